@@ -1,0 +1,49 @@
+"""The byte-store protocol every provider backend implements (local directory now, S3 next).
+
+Keys are ``/``-separated strings built by ``domain.layout``. A store never exposes a partial
+object: ``put_*`` writes the whole object and verifies it before it becomes visible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+CHUNK = 1024 * 1024
+
+
+class BlobStore(Protocol):
+    def has(self, key: str) -> bool: ...
+
+    def size(self, key: str) -> int | None:
+        """Size of the object, None when it does not exist."""
+        ...
+
+    def put_stream(self, key: str, chunks: Iterable[bytes], sha256: str | None = None) -> int:
+        """Store an object from chunks; verify SHA-256 when given. Returns bytes written."""
+        ...
+
+    def put_file(self, key: str, source: Path, sha256: str | None = None) -> int: ...
+
+    def put_bytes(self, key: str, data: bytes) -> None: ...
+
+    def open(self, key: str) -> BinaryIO:
+        """Read an object; raises ObjectNotFound."""
+        ...
+
+    def read_bytes(self, key: str) -> bytes: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def list(self, prefix: str) -> Iterator[str]: ...
+
+    def presign(self, key: str, method: str, expires: int) -> str | None:
+        """A URL allowing `method` on `key` for `expires` seconds; None where unsupported."""
+        ...
+
+
+def file_chunks(path: Path, size: int = CHUNK) -> Iterator[bytes]:
+    with path.open("rb") as f:
+        while block := f.read(size):
+            yield block

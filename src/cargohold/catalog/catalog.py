@@ -1,0 +1,252 @@
+"""The catalog: teams, storage providers, datasets, versions, tags, files and known objects.
+
+One class over SQLite or PostgreSQL. Each public method is one transaction; methods that
+write take the write lock up front (``BEGIN IMMEDIATE`` on SQLite, ``FOR UPDATE`` on the
+version row on PostgreSQL) so that concurrent writers serialise instead of failing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError as SqlIntegrityError
+
+from cargohold.catalog import rows
+from cargohold.catalog.engine import make_engine, migrate
+from cargohold.catalog.schema import (
+    datasets,
+    objects,
+    storage_providers,
+    teams,
+    version_files,
+    versions,
+)
+from cargohold.domain.models import FileEntry, StorageProvider, Team
+from cargohold.errors import (
+    NameTaken,
+    ObjectMissing,
+    StorageProviderNotFound,
+    TeamNotFound,
+)
+
+BATCH = 2000
+"""Rows per INSERT statement / IN (...) list."""
+
+
+def chunks(items: Sequence[Any], size: int = BATCH) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+class CatalogBase:
+    """Engine, transactions and the team/provider/object tables."""
+
+    def __init__(self, url: str, *, engine: Engine | None = None) -> None:
+        self.engine = engine or make_engine(url)
+        migrate(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def writing(self) -> Iterator[Connection]:
+        with (
+            self.engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn,
+            conn.begin(),
+        ):
+            yield conn
+
+    @property
+    def for_update(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    # -- teams ---------------------------------------------------------------------------
+
+    def default_team(self) -> Team | None:
+        with self.reading() as conn:
+            row = conn.execute(select(teams).where(teams.c.is_default)).first()
+        return rows.team(row) if row else None
+
+    def add_team(self, team_id: str, name: str, *, is_default: bool = False) -> Team:
+        values = {"id": team_id, "name": name, "is_default": is_default, "dt_created": rows.now()}
+        try:
+            with self.writing() as conn:
+                conn.execute(insert(teams).values(**values))
+        except SqlIntegrityError:
+            raise NameTaken(f"A team named {name!r} already exists", name=name) from None
+        return self.get_team(team_id)
+
+    def get_team(self, team_id: str) -> Team:
+        with self.reading() as conn:
+            row = conn.execute(select(teams).where(teams.c.id == team_id)).first()
+        if row is None:
+            raise TeamNotFound(f"Team not found: {team_id}", team=team_id)
+        return rows.team(row)
+
+    # -- storage providers ---------------------------------------------------------------
+
+    def add_provider(self, p: StorageProvider) -> StorageProvider:
+        stamp = rows.now()
+        values = {
+            "id": p.id,
+            "team_id": p.team_id,
+            "name": p.name,
+            "type": p.type,
+            "config": p.config,
+            "is_managed": p.is_managed,
+            "dt_created": stamp,
+            "dt_modified": stamp,
+        }
+        try:
+            with self.writing() as conn:
+                conn.execute(insert(storage_providers).values(**values))
+        except SqlIntegrityError:
+            raise NameTaken(
+                f"A storage provider named {p.name!r} already exists", name=p.name
+            ) from None
+        return self.get_provider(p.team_id, p.id)
+
+    def get_provider(self, team_id: str, provider_id: str) -> StorageProvider:
+        with self.reading() as conn:
+            return self._provider(conn, team_id, provider_id)
+
+    def _provider(self, conn: Connection, team_id: str, provider_id: str) -> StorageProvider:
+        row = conn.execute(
+            select(storage_providers).where(
+                storage_providers.c.team_id == team_id, storage_providers.c.id == provider_id
+            )
+        ).first()
+        if row is None:
+            raise StorageProviderNotFound(
+                f"Storage provider not found: {provider_id}", storageProviderId=provider_id
+            )
+        return rows.provider(row)
+
+    def list_providers(self, team_id: str) -> list[StorageProvider]:
+        query = (
+            select(storage_providers)
+            .where(storage_providers.c.team_id == team_id)
+            .order_by(storage_providers.c.name)
+        )
+        with self.reading() as conn:
+            return [rows.provider(r) for r in conn.execute(query)]
+
+    def managed_provider(self, team_id: str) -> StorageProvider | None:
+        query = select(storage_providers).where(
+            storage_providers.c.team_id == team_id, storage_providers.c.is_managed
+        )
+        with self.reading() as conn:
+            row = conn.execute(query).first()
+        return rows.provider(row) if row else None
+
+    # -- objects known to be stored in a provider ----------------------------------------
+
+    def known_objects(self, team_id: str, provider_id: str, shas: Iterable[str]) -> set[str]:
+        with self.reading() as conn:
+            return self._known(conn, team_id, provider_id, shas)
+
+    def record_objects(self, team_id: str, provider_id: str, sizes: dict[str, int]) -> None:
+        """Remember objects that are now whole and verified in the provider."""
+        with self.writing() as conn:
+            new = sorted(set(sizes) - self._known(conn, team_id, provider_id, sizes))
+            stamp = rows.now()
+            for part in chunks(new):
+                conn.execute(
+                    insert(objects),
+                    [
+                        {
+                            "team_id": team_id,
+                            "provider_id": provider_id,
+                            "sha256": sha,
+                            "size": sizes[sha],
+                            "dt_created": stamp,
+                        }
+                        for sha in part
+                    ],
+                )
+
+    def _known(self, conn: Connection, team_id: str, provider_id: str, shas: Any) -> set[str]:
+        found: set[str] = set()
+        for part in chunks(sorted(set(shas))):
+            query = select(objects.c.sha256).where(
+                objects.c.team_id == team_id,
+                objects.c.provider_id == provider_id,
+                objects.c.sha256.in_(part),
+            )
+            found.update(conn.execute(query).scalars())
+        return found
+
+    def forget_objects(self, team_id: str, provider_id: str, shas: Iterable[str]) -> None:
+        """Drop objects found missing or corrupt in the provider, so they are sent again."""
+        with self.writing() as conn:
+            for part in chunks(sorted(set(shas))):
+                conn.execute(
+                    delete(objects).where(
+                        objects.c.team_id == team_id,
+                        objects.c.provider_id == provider_id,
+                        objects.c.sha256.in_(part),
+                    )
+                )
+
+    def _check_objects(
+        self, conn: Connection, team_id: str, provider_id: str, entries: Sequence[FileEntry]
+    ) -> None:
+        missing = {e.sha256 for e in entries} - self._known(
+            conn, team_id, provider_id, {e.sha256 for e in entries}
+        )
+        if missing:
+            first = next(e for e in entries if e.sha256 in missing)
+            raise ObjectMissing(
+                f"{len(missing)} object(s) are not stored in the provider, e.g. {first.path!r} "
+                f"({first.sha256[:12]})",
+                missing=len(missing),
+                path=first.path,
+            )
+
+
+def file_rows(version_pk: int, entries: Sequence[FileEntry]) -> list[dict[str, Any]]:
+    return [
+        {
+            "version_pk": version_pk,
+            "path": e.path,
+            "size": e.size,
+            "sha256": e.sha256,
+            "content_type": e.content_type,
+        }
+        for e in entries
+    ]
+
+
+def version_totals(conn: Connection, version_pk: int) -> tuple[int, int]:
+    count, size = conn.execute(
+        select(func.count(), func.coalesce(func.sum(version_files.c.size), 0)).where(
+            version_files.c.version_pk == version_pk
+        )
+    ).one()
+    return int(count), int(size)
+
+
+def touch_version(conn: Connection, version_pk: int, **values: Any) -> None:
+    conn.execute(
+        update(versions).where(versions.c.pk == version_pk).values(dt_modified=rows.now(), **values)
+    )
+
+
+def dataset_of(conn: Connection, team_id: str, key: str, *, by_id: bool) -> Any:
+    column = datasets.c.id if by_id else datasets.c.name
+    return conn.execute(
+        select(datasets).where(and_(datasets.c.team_id == team_id, column == key))
+    ).first()
+
+
+WriteManifest = Callable[[list[FileEntry]], str]
+"""Called by commit with the version's files inside the commit transaction; returns the
+SHA-256 of the manifest it wrote into the provider."""

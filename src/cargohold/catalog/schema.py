@@ -1,0 +1,132 @@
+"""The catalog's tables (SQLAlchemy Core). Every change here needs an Alembic migration."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+TS = DateTime(timezone=True)
+PATH = String(1024).with_variant(String(1024, collation="C"), "postgresql")
+"""File paths sort bytewise on every backend, so prefix ranges mean the same everywhere."""
+
+teams = Table(
+    "teams",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("is_default", Boolean, nullable=False, default=False),
+    Column("dt_created", TS, nullable=False),
+)
+
+storage_providers = Table(
+    "storage_providers",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("team_id", String(16), ForeignKey("teams.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("config", JSON, nullable=False),
+    Column("is_managed", Boolean, nullable=False, default=False),
+    Column("dt_created", TS, nullable=False),
+    Column("dt_modified", TS, nullable=False),
+    UniqueConstraint("team_id", "name"),
+)
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("team_id", String(16), ForeignKey("teams.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("description", Text, nullable=True),
+    Column("storage_provider_id", String(16), ForeignKey("storage_providers.id"), nullable=False),
+    Column("dt_created", TS, nullable=False),
+    Column("dt_modified", TS, nullable=False),
+    UniqueConstraint("team_id", "name"),
+)
+
+versions = Table(
+    "versions",
+    metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("dataset_id", String(16), ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False),
+    Column("version", String(16), nullable=False),
+    Column("message", Text, nullable=True),
+    Column("is_committed", Boolean, nullable=False, default=False),
+    Column("parent", String(40), nullable=True),
+    Column("manifest_sha256", String(64), nullable=True),
+    Column("file_count", BigInteger, nullable=False, default=0),
+    Column("size", BigInteger, nullable=False, default=0),
+    Column("dt_created", TS, nullable=False),
+    Column("dt_modified", TS, nullable=False),
+    Column("dt_committed", TS, nullable=True),
+    UniqueConstraint("dataset_id", "version"),
+    Index(None, "dataset_id", "is_committed", "pk"),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column(
+        "dataset_id",
+        String(16),
+        ForeignKey("datasets.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("name", String(64), primary_key=True),
+    Column("version_pk", Integer, ForeignKey("versions.pk", ondelete="CASCADE"), nullable=False),
+    Column("dt_created", TS, nullable=False),
+    Column("dt_modified", TS, nullable=False),
+)
+
+version_files = Table(
+    "version_files",
+    metadata,
+    Column(
+        "version_pk",
+        Integer,
+        ForeignKey("versions.pk", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("path", PATH, primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("content_type", String(255), nullable=False),
+)
+
+objects = Table(
+    "objects",
+    metadata,
+    Column("team_id", String(16), ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "provider_id",
+        String(16),
+        ForeignKey("storage_providers.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("sha256", String(64), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("dt_created", TS, nullable=False),
+)

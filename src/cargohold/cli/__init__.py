@@ -1,0 +1,1 @@
+"""The `cargohold` command line: translates arguments, calls one service, renders. No decisions."""

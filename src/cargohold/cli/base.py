@@ -1,0 +1,168 @@
+"""Shared command machinery: Gradient's common options, --optionsFile, --json, --id checks."""
+
+from __future__ import annotations
+
+import difflib
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import yaml
+
+from cargohold.errors import ConfigurationError
+from cargohold.services import Services, build_services
+from cargohold.settings import Settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EX_DS = "dsr8k5qzn401lb5"
+EX_VERSION = "klfoyy9"
+EX_TAG = "prod"
+
+
+class Group(click.Group):
+    """A command group that suggests the command you probably meant."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else ""
+        if args and self.get_command(ctx, name) is None and not name.startswith("-"):
+            close = difflib.get_close_matches(name, self.list_commands(ctx), n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise click.UsageError(f"No such command '{name}'.{hint}", ctx)
+        return super().resolve_command(ctx, args)
+
+
+class LeafCommand(click.Command):
+    """A command with Gradient's common options; `--optionsFile` fills in missing options."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.params.extend(common_options())
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        path = _scan_option(args, "--optionsFile")
+        if path:
+            ctx.default_map = {**(ctx.default_map or {}), **self._load_options(path)}
+        return super().parse_args(ctx, args)
+
+    def _load_options(self, path: str) -> dict[str, Any]:
+        try:
+            data = yaml.safe_load(Path(path).read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise click.BadParameter(f"cannot read options file {path}: {exc}") from None
+        if not isinstance(data, dict):
+            raise click.BadParameter(f"options file {path} must hold a mapping of option names")
+        by_flag = {o.lstrip("-"): p for p in self.params for o in getattr(p, "opts", [])}
+        values: dict[str, Any] = {}
+        for key, value in data.items():
+            param = by_flag.get(str(key))
+            if param is None or param.name is None:
+                raise click.BadParameter(f"unknown option {key!r} in options file {path}")
+            if param.multiple and not isinstance(value, list):
+                value = [value]
+            values[param.name] = value
+        return values
+
+    def invoke(self, ctx: click.Context) -> Any:
+        target = ctx.params.get("create_options_file")
+        if target:
+            _write_options_file(self, ctx, target)
+            return None
+        return super().invoke(ctx)
+
+
+def _scan_option(args: list[str], flag: str) -> str | None:
+    for i, arg in enumerate(args):
+        if arg == flag and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith(flag + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def _write_options_file(cmd: click.Command, ctx: click.Context, target: str) -> None:
+    skip = {"options_file", "create_options_file", "api_key", "json_output", "debug"}
+    data: dict[str, Any] = {}
+    for param in cmd.params:
+        if isinstance(param, click.Option) and param.name not in skip:
+            data[param.opts[0].lstrip("-")] = _plain(ctx.params.get(param.name or ""))
+    Path(target).write_text(yaml.safe_dump(data, sort_keys=False))
+    click.echo(f"Options file written: {target}")
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def common_options() -> list[click.Parameter]:
+    return [
+        click.Option(["--apiKey", "api_key"], help="API key for this call (server mode)."),
+        click.Option(
+            ["--optionsFile", "options_file"],
+            type=click.Path(dir_okay=False),
+            help="YAML file of option values (keys are option names without dashes).",
+        ),
+        click.Option(
+            ["--createOptionsFile", "create_options_file"],
+            type=click.Path(dir_okay=False),
+            help="Write the command's options to a YAML file and exit.",
+        ),
+        click.Option(["--json", "json_output"], is_flag=True, help="Print JSON for scripts."),
+        click.Option(["--debug"], is_flag=True, help="Show tracebacks of errors."),
+    ]
+
+
+def command(group: click.Group, name: str, **kwargs: Any) -> Callable[[F], F]:
+    """Register a leaf command on `group` with the common options."""
+    return group.command(name, cls=LeafCommand, **kwargs)  # type: ignore[return-value]
+
+
+# -- services, built once per process and only when a command needs them ------------------
+
+
+@functools.cache
+def services() -> Services:
+    settings = Settings.from_env()
+    if settings.server:
+        raise ConfigurationError(
+            "Server mode (CARGOHOLD_SERVER) is not available in this version",
+            hint="Unset CARGOHOLD_SERVER to use the local catalog",
+        )
+    return build_services(settings)
+
+
+# -- Gradient's --id checks -----------------------------------------------------------------
+
+
+def bare_id(value: str) -> str:
+    if ":" in value:
+        raise click.UsageError(f"The '--id' option should not have a version/tag (ex: {EX_DS})")
+    _need_dataset(value, EX_DS)
+    return value
+
+
+def version_id(value: str) -> str:
+    dataset, sep, version = value.partition(":")
+    _need_dataset(dataset, f"{EX_DS}:{EX_VERSION}")
+    if not sep or not version:
+        raise click.UsageError(
+            f"The '--id' option is missing the version (ex: {EX_DS}:{EX_VERSION})"
+        )
+    return value
+
+
+def tag_id(value: str) -> tuple[str, str]:
+    dataset, sep, tag = value.partition(":")
+    _need_dataset(dataset, f"{EX_DS}:{EX_TAG}")
+    if not sep or not tag:
+        raise click.UsageError(f"The '--id' option is missing the tag (ex: {EX_DS}:{EX_TAG})")
+    return dataset, tag
+
+
+def _need_dataset(dataset: str, example: str) -> None:
+    if not dataset.split("/")[-1]:
+        raise click.UsageError(f"The '--id' option is missing the dataset ID (ex: {example})")

@@ -1,0 +1,135 @@
+"""`cargohold datasets files ...`"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from cargohold.cli.base import Group, command, services, version_id
+from cargohold.cli.progress import make_progress
+from cargohold.cli.render import echo_json, echo_table, human_size
+from cargohold.domain import wire
+from cargohold.services import download, upload
+from cargohold.services.download import GetSummary
+from cargohold.services.upload import PutSummary
+
+
+@click.group("files", cls=Group, help="Manage files")
+def files() -> None:
+    pass
+
+
+@command(files, "list", help="List files of a version")
+@click.option("--id", "ref", required=True, help="DATASET:VERSION, DATASET:TAG or DATASET:latest")
+@click.option("--path", default=None, help="Directory inside the version.")
+@click.option(
+    "--recursive",
+    type=click.BOOL,
+    is_flag=False,
+    flag_value=True,
+    default=False,
+    help="List sub-directories too (a flag, or true/false).",
+)
+def list_files(ref: str, path: str | None, recursive: bool, json_output: bool, **_: object) -> None:
+    rows = services().files.list(ref, path, recursive)
+    if json_output:
+        echo_json([wire.listed_entry(r) for r in rows])
+        return
+    echo_table(["Name", "Size"], [[r.name, "" if r.size is None else r.size] for r in rows])
+
+
+@command(files, "get", help="Download files of a version into a local directory")
+@click.option("--id", "ref", required=True, help="DATASET:VERSION, DATASET:TAG or DATASET:latest")
+@click.option(
+    "--source-path",
+    "--sourcePath",
+    "source_paths",
+    multiple=True,
+    help="File or directory in the version (repeatable; default: everything).",
+)
+@click.option(
+    "--target-path", "--targetPath", "target_path", required=True, help="Local directory."
+)
+def get(
+    ref: str,
+    source_paths: tuple[str, ...],
+    target_path: str,
+    json_output: bool,
+    **_: object,
+) -> None:
+    svc = services()
+    summary = download.get(
+        svc, ref, Path(target_path), source_paths, progress=make_progress(not json_output)
+    )
+    if json_output:
+        echo_json(summary.to_json())
+    else:
+        echo_get_summary(summary, target_path)
+
+
+@command(files, "put", help="Upload files into an uncommitted version")
+@click.option("--id", "ref", required=True, help="DATASET:VERSION")
+@click.option(
+    "--source-path",
+    "--sourcePath",
+    "source_paths",
+    multiple=True,
+    required=True,
+    help="Local file or directory (repeatable). 'dir/' uploads its contents, 'dir' the folder.",
+)
+@click.option(
+    "--target-path",
+    "--targetPath",
+    "target_path",
+    default=None,
+    help="Directory inside the version (default: the root).",
+)
+def put(
+    ref: str, source_paths: tuple[str, ...], target_path: str | None, json_output: bool, **_: object
+) -> None:
+    summary = put_files(version_id(ref), source_paths, target_path, show_progress=not json_output)
+    if json_output:
+        echo_json(summary.to_json())
+    else:
+        echo_put_summary(summary)
+
+
+@command(files, "delete", help="Delete files from an uncommitted version")
+@click.option("--id", "ref", required=True, help="DATASET:VERSION")
+@click.option(
+    "--path",
+    "paths",
+    multiple=True,
+    help="File or directory to delete (repeatable; default: every file).",
+)
+def delete(ref: str, paths: tuple[str, ...], json_output: bool, **_: object) -> None:
+    removed = services().files.delete(version_id(ref), paths or ("/",))
+    if json_output:
+        echo_json({"deleted": removed})
+    else:
+        click.echo(f"Deleted {removed} file(s) from {ref}")
+
+
+def put_files(
+    ref: str, sources: Sequence[str], target: str | None, *, show_progress: bool
+) -> PutSummary:
+    return upload.put(services(), ref, sources, target, progress=make_progress(show_progress))
+
+
+def echo_put_summary(s: PutSummary) -> None:
+    click.echo(
+        f"Uploaded {s.files} file(s): {s.new_objects} new object(s), "
+        f"{human_size(s.bytes_sent)} sent, {human_size(s.bytes_skipped)} skipped "
+        "(already stored)"
+    )
+
+
+def echo_get_summary(s: GetSummary, target: str) -> None:
+    how = ", ".join(f"{n} by {m}" for m, n in sorted(s.methods.items()))
+    click.echo(
+        f"Downloaded {s.files} file(s), {human_size(s.bytes)}, into {target}: "
+        f"{s.fetched} fetched ({human_size(s.bytes_fetched)}), the rest from the cache"
+        + (f"; placed {how}" if how else "")
+    )

@@ -1,0 +1,132 @@
+"""`cargohold datasets versions ...` (also spelled `datasets version ...`)."""
+
+from __future__ import annotations
+
+import click
+
+from cargohold.cli.base import Group, bare_id, command, services, version_id
+from cargohold.cli.files import echo_put_summary, put_files
+from cargohold.cli.render import echo_details, echo_json, echo_table
+from cargohold.domain import wire
+from cargohold.services.upload import check_sources
+
+
+@click.group("versions", cls=Group, help="Manage versions")
+def versions() -> None:
+    pass
+
+
+@command(versions, "list", help="List versions, newest first")
+@click.option("--id", "dataset_id", required=True, help="Dataset ID or name.")
+@click.option(
+    "--isCommitted",
+    "--is-committed",
+    "is_committed",
+    type=click.BOOL,
+    is_flag=False,
+    flag_value=True,
+    default=True,
+    show_default=True,
+    help="true: committed versions only; false: versions still in progress.",
+)
+def list_versions(dataset_id: str, is_committed: bool, json_output: bool, **_: object) -> None:
+    found = services().versions.list(bare_id(dataset_id), committed=is_committed)
+    if json_output:
+        echo_json([wire.version(v) for v in found])
+        return
+    echo_table(
+        ["ID", "Message", "Tags"], [[v.ref, v.message or "", ", ".join(v.tags)] for v in found]
+    )
+
+
+@command(versions, "details", help="Show a version")
+@click.option("--id", "ref", required=True, help="DATASET:VERSION (or DATASET:TAG, :latest).")
+def details(ref: str, json_output: bool, **_: object) -> None:
+    v = services().versions.get(version_id(ref))
+    if json_output:
+        echo_json(wire.version(v))
+        return
+    echo_details(
+        [
+            ("ID", ref),
+            ("Message", v.message or ""),
+            ("Committed", "true" if v.is_committed else "false"),
+            ("Tags", ", ".join(v.tags)),
+            ("Version", v.ref),
+            ("Files", v.file_count),
+            ("Size", v.size),
+            ("Parent", v.parent or ""),
+        ]
+    )
+
+
+@command(versions, "create", help="Create a version; with --source-path, upload and commit it")
+@click.option("--id", "dataset_id", required=True, help="Dataset ID or name.")
+@click.option("--message", help="Message of the version.")
+@click.option(
+    "--source-path",
+    "--sourcePath",
+    "source_paths",
+    multiple=True,
+    help="File or directory to upload (repeatable); the version is then committed.",
+)
+@click.option("--parent", help="Start with the files of this version (REF), e.g. DATASET:latest.")
+def create(
+    dataset_id: str,
+    message: str | None,
+    source_paths: tuple[str, ...],
+    parent: str | None,
+    json_output: bool,
+    **_: object,
+) -> None:
+    svc = services()
+    check_sources(source_paths)
+    v = svc.versions.create(bare_id(dataset_id), message, parent=parent)
+    if not json_output:
+        click.echo(f"Created dataset version: {v.ref}")
+    if source_paths:
+        summary = put_files(v.ref, source_paths, None, show_progress=not json_output)
+        if not json_output:
+            echo_put_summary(summary)
+        v = svc.versions.commit(v.ref)
+        if not json_output:
+            click.echo(f"Committed dataset version: {v.ref}")
+    if json_output:
+        echo_json(wire.version(v))
+
+
+@command(versions, "update", help="Change a version's message")
+@click.option("--id", "ref", required=True, help="DATASET:VERSION")
+@click.option("--message", help="New message.")
+def update(ref: str, message: str | None, json_output: bool, **_: object) -> None:
+    v = services().versions.update(version_id(ref), message)
+    if json_output:
+        echo_json(wire.version(v))
+    else:
+        click.echo(f"Updated dataset version: {ref}")
+
+
+@command(versions, "commit", help="Commit a version: it becomes immutable")
+@click.option("--id", "ref", required=True, help="DATASET:VERSION")
+def commit(ref: str, json_output: bool, **_: object) -> None:
+    svc = services()
+    v = svc.versions.get(version_id(ref))
+    already = v.is_committed
+    if not already:
+        v = svc.versions.commit(v.ref)
+    if json_output:
+        echo_json(wire.version(v))
+    elif already:
+        click.echo("Dataset version already committed")
+    else:
+        click.echo(f"Committed dataset version: {ref}")
+
+
+@command(versions, "delete", help="Delete a version")
+@click.option("--id", "ref", required=True, help="DATASET:VERSION")
+def delete(ref: str, json_output: bool, **_: object) -> None:
+    v = services().versions.delete(version_id(ref))
+    if json_output:
+        echo_json(wire.version(v))
+    else:
+        click.echo(f"Deleted dataset version: {ref}")

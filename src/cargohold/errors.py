@@ -1,0 +1,211 @@
+"""The one exception tree of cargohold.
+
+Every error a user can meet is a :class:`CargoholdError` with
+
+- ``code``: a stable kebab-case identifier (documented in ``docs/errors.md``, pinned by a test);
+- ``message``: one line saying what went wrong, naming the identifiers involved;
+- ``hint``: what to do next (may be empty);
+- ``details``: the identifiers involved, as a JSON-ready mapping;
+- ``status``: the HTTP status the API answers with (one table, :data:`STATUS_BY_CODE`).
+
+The tree::
+
+    CargoholdError
+    ├── NotFound (LookupError)                      404
+    │   ├── TeamNotFound
+    │   ├── StorageProviderNotFound
+    │   ├── DatasetNotFound
+    │   ├── VersionNotFound
+    │   ├── TagNotFound
+    │   ├── FileNotInVersion (FileNotFoundError)
+    │   └── ObjectNotFound (FileNotFoundError)
+    ├── InvalidInput (ValueError)                   400
+    │   ├── InvalidReference
+    │   ├── InvalidName
+    │   ├── InvalidPath
+    │   └── SourcePathError
+    ├── Conflict                                    409
+    │   ├── NameTaken
+    │   ├── VersionCommitted
+    │   ├── VersionNotCommitted
+    │   └── ProviderInUse
+    ├── IntegrityError                              500
+    │   ├── HashMismatch
+    │   └── ObjectMissing
+    ├── StorageError (OSError)                      502
+    └── ConfigurationError                          500
+
+Subclasses of built-ins let file-like code catch what it already knows
+(``except FileNotFoundError`` catches a missing file in a version).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class CargoholdError(Exception):
+    """Base of every error cargohold raises on purpose."""
+
+    code: ClassVar[str] = "error"
+    status: ClassVar[int] = 500
+    default_hint: ClassVar[str] = ""
+
+    def __init__(self, message: str, *, hint: str | None = None, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = self.default_hint if hint is None else hint
+        self.details = details
+
+    def __str__(self) -> str:
+        return self.message
+
+    def to_json(self) -> dict[str, Any]:
+        """The one JSON error shape, shared by `--json` output and the HTTP API."""
+        return {
+            "error": {
+                "code": self.code,
+                "message": self.message,
+                "hint": self.hint,
+                "details": self.details,
+            }
+        }
+
+
+class NotFound(CargoholdError, LookupError):
+    code = "not-found"
+    status = 404
+
+
+class TeamNotFound(NotFound):
+    code = "team-not-found"
+
+
+class StorageProviderNotFound(NotFound):
+    code = "storage-provider-not-found"
+    default_hint = "List the providers with: cargohold storageProviders list"
+
+
+class DatasetNotFound(NotFound):
+    code = "dataset-not-found"
+    default_hint = "List your datasets with: cargohold datasets list"
+
+
+class VersionNotFound(NotFound):
+    code = "version-not-found"
+    default_hint = (
+        "List the versions with: cargohold datasets versions list --id DATASET --isCommitted false"
+    )
+
+
+class TagNotFound(NotFound):
+    code = "tag-not-found"
+    default_hint = "List the tags with: cargohold datasets tags list --id DATASET"
+
+
+class FileNotInVersion(NotFound, FileNotFoundError):
+    code = "file-not-found"
+    default_hint = "List the files with: cargohold datasets files list --id REF --recursive"
+
+
+class ObjectNotFound(NotFound, FileNotFoundError):
+    code = "object-not-found"
+
+
+class InvalidInput(CargoholdError, ValueError):
+    code = "invalid-input"
+    status = 400
+
+
+class InvalidReference(InvalidInput):
+    code = "invalid-reference"
+    default_hint = "A reference looks like DATASET, DATASET:latest, DATASET:VERSION or DATASET:TAG"
+
+
+class InvalidName(InvalidInput):
+    code = "invalid-name"
+
+
+class InvalidPath(InvalidInput):
+    code = "invalid-path"
+    default_hint = "Paths inside a dataset are relative, use '/' and never contain '..'"
+
+
+class SourcePathError(InvalidInput):
+    code = "source-path-error"
+
+
+class Conflict(CargoholdError):
+    code = "conflict"
+    status = 409
+
+
+class NameTaken(Conflict):
+    code = "name-taken"
+
+
+class VersionCommitted(Conflict):
+    code = "version-committed"
+    default_hint = (
+        "Committed versions are immutable. Start a new one from it with: "
+        "cargohold datasets versions create --id DATASET --parent DATASET:VERSION"
+    )
+
+
+class VersionNotCommitted(Conflict):
+    code = "version-not-committed"
+    default_hint = "Commit it first with: cargohold datasets versions commit --id DATASET:VERSION"
+
+
+class ProviderInUse(Conflict):
+    code = "provider-in-use"
+    default_hint = "Delete or move the datasets that use it first"
+
+
+class IntegrityError(CargoholdError):
+    code = "integrity-error"
+    status = 500
+
+
+class HashMismatch(IntegrityError):
+    code = "hash-mismatch"
+
+
+class ObjectMissing(IntegrityError):
+    code = "object-missing"
+    default_hint = "Upload the file again with: cargohold datasets files put"
+
+
+class StorageError(CargoholdError, OSError):
+    code = "storage-error"
+    status = 502
+
+
+class ConfigurationError(CargoholdError):
+    code = "configuration-error"
+    status = 500
+
+
+def _all_error_classes() -> list[type[CargoholdError]]:
+    found: list[type[CargoholdError]] = []
+    todo: list[type[CargoholdError]] = [CargoholdError]
+    while todo:
+        cls = todo.pop()
+        found.append(cls)
+        todo.extend(cls.__subclasses__())
+    return found
+
+
+ERROR_CLASSES: dict[str, type[CargoholdError]] = {c.code: c for c in _all_error_classes()}
+"""Every error class by its code; the HTTP client maps a response body back through it."""
+
+STATUS_BY_CODE: dict[str, int] = {code: cls.status for code, cls in ERROR_CLASSES.items()}
+"""The one table from error code to HTTP status."""
+
+
+def error_from_json(body: dict[str, Any]) -> CargoholdError:
+    """Rebuild the exception a server raised from its JSON error shape."""
+    err = body.get("error", {})
+    cls = ERROR_CLASSES.get(str(err.get("code")), CargoholdError)
+    details = err.get("details") or {}
+    return cls(str(err.get("message", "unknown error")), hint=err.get("hint"), **details)

@@ -1,0 +1,76 @@
+"""Use cases for storage providers and datasets."""
+
+from __future__ import annotations
+
+from cargohold.domain.ids import new_dataset_id
+from cargohold.domain.layout import dataset_prefix
+from cargohold.domain.models import Dataset, StorageProvider
+from cargohold.domain.refs import check_dataset_name
+from cargohold.errors import ConfigurationError, InvalidReference
+from cargohold.services.context import Context
+
+
+class StorageProviderService:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def list(self) -> list[StorageProvider]:
+        return self.ctx.catalog.list_providers(self.ctx.team.id)
+
+    def get(self, provider_id: str) -> StorageProvider:
+        return self.ctx.catalog.get_provider(self.ctx.team.id, provider_id)
+
+    def managed(self) -> StorageProvider:
+        found = self.ctx.catalog.managed_provider(self.ctx.team.id)
+        if found is None:
+            raise ConfigurationError("This team has no managed storage provider")
+        return found
+
+
+class DatasetService:
+    def __init__(self, ctx: Context, providers: StorageProviderService) -> None:
+        self.ctx = ctx
+        self.providers = providers
+
+    def create(
+        self, name: str, storage_provider_id: str | None = None, description: str | None = None
+    ) -> Dataset:
+        check_dataset_name(name)
+        provider = (
+            self.providers.get(storage_provider_id)
+            if storage_provider_id
+            else self.providers.managed()
+        )
+        return self.ctx.catalog.add_dataset(
+            self.ctx.team.id, new_dataset_id(), name, description or None, provider.id
+        )
+
+    def list(self, limit: int | None = None, offset: int = 0) -> list[Dataset]:
+        return self.ctx.catalog.list_datasets(self.ctx.team.id, limit, offset)
+
+    def get(self, key: str) -> Dataset:
+        return self.ctx.dataset(_bare(key))
+
+    def update(self, key: str, name: str | None = None, description: str | None = None) -> Dataset:
+        ds = self.get(key)
+        if name is not None:
+            check_dataset_name(name)
+        return self.ctx.catalog.update_dataset(
+            self.ctx.team.id, ds.id, name=name, description=description
+        )
+
+    def delete(self, key: str) -> Dataset:
+        ds = self.get(key)
+        gone = self.ctx.catalog.delete_dataset(self.ctx.team.id, ds.id)
+        store = self.ctx.store(ds)
+        for stale in list(store.list(dataset_prefix(self.ctx.team.id, ds.id))):
+            store.delete(stale)
+        return gone
+
+
+def _bare(key: str) -> str:
+    if ":" in key:
+        raise InvalidReference(
+            f"Expected a dataset ID or name without a version or tag: {key!r}", ref=key
+        )
+    return key

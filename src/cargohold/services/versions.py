@@ -1,0 +1,82 @@
+"""Use cases for versions and tags."""
+
+from __future__ import annotations
+
+from cargohold.domain import manifest
+from cargohold.domain.layout import manifest_key
+from cargohold.domain.models import Dataset, FileEntry, Tag, Version
+from cargohold.domain.refs import check_tag_name, parse_ref
+from cargohold.errors import InvalidInput, InvalidReference
+from cargohold.services.context import Context
+
+
+class VersionService:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def create(
+        self, dataset: str, message: str | None = None, parent: str | None = None
+    ) -> Version:
+        """A new uncommitted version; with `parent`, it starts with the parent's files."""
+        ds = self.ctx.dataset(dataset)
+        origin = None
+        if parent:
+            pds, pv = self.ctx.version(parent)
+            if pds.storage_provider.id != ds.storage_provider.id:
+                raise InvalidInput(
+                    f"Parent {pv.ref} lives in another storage provider than {ds.name}",
+                    hint="A parent must be stored in the same provider as the new version",
+                    parent=parent,
+                )
+            origin = (pds.id, pv.version)
+        return self.ctx.catalog.add_version(ds.id, message or None, origin)
+
+    def list(self, dataset: str, committed: bool | None = True) -> list[Version]:
+        ds = self.ctx.dataset(dataset)
+        return self.ctx.catalog.list_versions(ds.id, committed)
+
+    def get(self, ref: str) -> Version:
+        return self.ctx.version(ref)[1]
+
+    def update(self, ref: str, message: str | None) -> Version:
+        ds, v = self.ctx.version(ref)
+        return self.ctx.catalog.update_version(ds.id, v.version, message)
+
+    def commit(self, ref: str) -> Version:
+        """Freeze the version and write its manifest into the provider."""
+        ds, v = self.ctx.version(ref)
+        key = manifest_key(self.ctx.team.id, ds.id, v.version)
+        store = self.ctx.store(ds)
+
+        def write(entries: list[FileEntry]) -> str:
+            blob = manifest.encode(entries)
+            store.put_bytes(key, blob)
+            return manifest.digest(blob)
+
+        return self.ctx.catalog.commit_version(ds.id, v.version, write)
+
+    def delete(self, ref: str) -> Version:
+        ds, v = self.ctx.version(ref)
+        gone = self.ctx.catalog.delete_version(ds.id, v.version)
+        self.ctx.store(ds).delete(manifest_key(self.ctx.team.id, ds.id, v.version))
+        return gone
+
+
+class TagService:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def set(self, ref: str, name: str) -> Tag:
+        check_tag_name(name)
+        ds, v = self.ctx.version(ref)
+        return self.ctx.catalog.set_tag(ds.id, name, v.version)
+
+    def list(self, dataset: str) -> list[Tag]:
+        return self.ctx.catalog.list_tags(self.ctx.dataset(dataset).id)
+
+    def delete(self, ref: str) -> Tag:
+        parsed = parse_ref(ref)
+        if not parsed.selector:
+            raise InvalidReference(f"The reference {ref!r} is missing the tag", ref=ref)
+        ds: Dataset = self.ctx.dataset_of(parsed)
+        return self.ctx.catalog.delete_tag(ds.id, parsed.selector)
