@@ -10,6 +10,7 @@ is an existing directory).
 from __future__ import annotations
 
 import os
+import threading
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -33,6 +34,7 @@ class GetSummary:
     fetched: int = 0
     bytes_fetched: int = 0
     methods: Counter[str] = field(default_factory=Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -97,15 +99,19 @@ def get(
     summary = GetSummary(files=len(pairs), bytes=sum(e.size for e, _ in pairs))
     progress.start("Downloading", len(pairs), summary.bytes)
     materializer = Materializer()
+    by_sha: dict[str, list[tuple[FileEntry, Path]]] = {}
+    for entry, dest in pairs:
+        by_sha.setdefault(entry.sha256, []).append((entry, dest))
 
-    def one(pair: tuple[FileEntry, Path]) -> None:
-        entry, dest = pair
-        method = _place(services, materializer, pinned, entry, dest, summary)
-        summary.methods[method] += 1
-        progress.advance(1, entry.size)
+    def one(group: list[tuple[FileEntry, Path]]) -> None:
+        for entry, dest in group:  # the first fetches into the cache, the rest link to it
+            method = _place(services, materializer, pinned, entry, dest, summary)
+            with summary.lock:
+                summary.methods[method] += 1
+            progress.advance(1, entry.size)
 
     with ThreadPoolExecutor(max_workers=jobs or services.settings.jobs) as pool:
-        list(pool.map(one, pairs))
+        list(pool.map(one, by_sha.values()))
     progress.finish()
     return summary
 
@@ -122,8 +128,9 @@ def _place(
         cached = services.cache.lookup(entry.sha256)
         if cached is None:
             cached = _fetch(services, ref, entry)
-            summary.fetched += 1
-            summary.bytes_fetched += entry.size
+            with summary.lock:
+                summary.fetched += 1
+                summary.bytes_fetched += entry.size
         try:
             return materializer.place(cached, dest)
         except FileNotFoundError:
