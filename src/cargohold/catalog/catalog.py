@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
 from cargohold.catalog import rows
@@ -156,22 +158,25 @@ class CatalogBase:
     def record_objects(self, team_id: str, provider_id: str, sizes: dict[str, int]) -> None:
         """Remember objects that are now whole and verified in the provider."""
         with self.writing() as conn:
-            new = sorted(set(sizes) - self._known(conn, team_id, provider_id, sizes))
-            stamp = rows.now()
-            for part in chunks(new):
-                conn.execute(
-                    insert(objects),
-                    [
-                        {
-                            "team_id": team_id,
-                            "provider_id": provider_id,
-                            "sha256": sha,
-                            "size": sizes[sha],
-                            "dt_created": stamp,
-                        }
-                        for sha in part
-                    ],
-                )
+            self._record(conn, team_id, provider_id, sizes)
+
+    def _record(
+        self, conn: Connection, team_id: str, provider_id: str, sizes: dict[str, int]
+    ) -> None:
+        stamp = rows.now()
+        values = [
+            {
+                "team_id": team_id,
+                "provider_id": provider_id,
+                "sha256": sha,
+                "size": size,
+                "dt_created": stamp,
+            }
+            for sha, size in sorted(sizes.items())
+        ]
+        dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        for part in chunks(values):
+            conn.execute(dialect_insert(objects).on_conflict_do_nothing(), list(part))
 
     def _known(self, conn: Connection, team_id: str, provider_id: str, shas: Any) -> set[str]:
         found: set[str] = set()

@@ -238,11 +238,22 @@ class Catalog(DatasetCatalog):
 
     # -- files of a version --------------------------------------------------------------
 
-    def stage_files(self, dataset_id: str, version: str, entries: Sequence[FileEntry]) -> None:
-        """Add or replace files of an uncommitted version; their objects must be stored."""
+    def stage_files(
+        self,
+        dataset_id: str,
+        version: str,
+        entries: Sequence[FileEntry],
+        landed: dict[str, int] | None = None,
+    ) -> None:
+        """Add or replace files of an uncommitted version; their objects must be stored.
+
+        `landed` records objects that have just been stored whole, in the same transaction.
+        """
         team_id, provider_id = self._owner(dataset_id)
         with self.writing() as conn:
             row = self._writable_row(conn, dataset_id, version)
+            if landed:
+                self._record(conn, team_id, provider_id, landed)
             self._check_objects(conn, team_id, provider_id, entries)
             for part in chunks(list(entries)):
                 paths = [e.path for e in part]

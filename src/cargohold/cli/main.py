@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if services.cache_info().currsize:
             services().close()
+            services.cache_clear()
     return code
 
 

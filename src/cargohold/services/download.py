@@ -21,6 +21,7 @@ from cargohold.cache import Materializer
 from cargohold.domain.models import FileEntry
 from cargohold.domain.paths import basename, dir_prefix, relative_to, user_path
 from cargohold.errors import FileNotInVersion, InvalidPath
+from cargohold.services.files import VersionReader
 from cargohold.services.progress import NoProgress, Progress
 from cargohold.services.root import Services
 
@@ -94,7 +95,8 @@ def get(
     jobs: int | None = None,
 ) -> GetSummary:
     progress = progress or NoProgress()
-    pinned = services.versions.get(ref).ref  # 'latest' and tags resolve once
+    reader = services.objects.reader(ref)  # 'latest' and tags resolve once
+    pinned = reader.version.ref
     pairs = plan(services, pinned, sources, target)
     summary = GetSummary(files=len(pairs), bytes=sum(e.size for e, _ in pairs))
     progress.start("Downloading", len(pairs), summary.bytes)
@@ -105,7 +107,7 @@ def get(
 
     def one(group: list[tuple[FileEntry, Path]]) -> None:
         for entry, dest in group:  # the first fetches into the cache, the rest link to it
-            method = _place(services, materializer, pinned, entry, dest, summary)
+            method = _place(services, reader, materializer, entry, dest, summary)
             with summary.lock:
                 summary.methods[method] += 1
             progress.advance(1, entry.size)
@@ -118,8 +120,8 @@ def get(
 
 def _place(
     services: Services,
+    reader: VersionReader,
     materializer: Materializer,
-    ref: str,
     entry: FileEntry,
     dest: Path,
     summary: GetSummary,
@@ -127,7 +129,7 @@ def _place(
     for _attempt in range(3):
         cached = services.cache.lookup(entry.sha256)
         if cached is None:
-            cached = _fetch(services, ref, entry)
+            cached = _fetch(services, reader, entry)
             with summary.lock:
                 summary.fetched += 1
                 summary.bytes_fetched += entry.size
@@ -138,7 +140,7 @@ def _place(
     raise FileNotInVersion(f"Could not materialize {entry.path}", path=entry.path)
 
 
-def _fetch(services: Services, ref: str, entry: FileEntry) -> Path:
-    with services.objects.open(ref, entry.sha256) as stream:
+def _fetch(services: Services, reader: VersionReader, entry: FileEntry) -> Path:
+    with reader.open(entry.sha256) as stream:
         chunks = iter(lambda: stream.read(READ_CHUNK), b"")
         return services.cache.insert_stream(entry.sha256, entry.size, chunks)

@@ -9,46 +9,68 @@ from typing import BinaryIO
 
 from cargohold.domain.ids import check_sha256
 from cargohold.domain.listing import list_dir
-from cargohold.domain.models import FileEntry, ListedEntry, Version
+from cargohold.domain.models import Dataset, FileEntry, ListedEntry, Version
 from cargohold.domain.paths import check_key, dir_prefix, user_path
 from cargohold.errors import VersionCommitted
 from cargohold.services.context import Context
 
 
-class ObjectService:
-    """Content objects of the dataset a reference names, in its storage provider."""
+class VersionWriter:
+    """The upload side of one uncommitted version, resolved once and shared by threads.
 
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
+    `send_*` only puts bytes into the store; `stage` then records, in one catalog
+    transaction, the objects that landed and the files that use them.
+    """
 
-    def missing(self, ref: str, sizes: dict[str, int]) -> set[str]:
-        """Which of these objects the provider does not hold yet (asks the store only for
-        objects the catalog does not know; found ones are remembered)."""
-        ds, v = self.ctx.version(ref)
-        _writable(v)
-        team, provider = self.ctx.team.id, ds.storage_provider.id
+    def __init__(self, ctx: Context, ds: Dataset, version: Version) -> None:
+        _writable(version)
+        self.ctx, self.ds, self.version = ctx, ds, version
+        self.odb = ctx.odb(ds)
+
+    def missing(self, sizes: dict[str, int]) -> set[str]:
+        """Which objects the provider lacks; asks the store only about objects the catalog
+        does not know (found ones, e.g. sent by a run that was killed, are remembered)."""
+        team, provider = self.ctx.team.id, self.ds.storage_provider.id
         unknown = set(sizes) - self.ctx.catalog.known_objects(team, provider, sizes)
-        odb = self.ctx.odb(ds)
-        found = {sha: sizes[sha] for sha in unknown if odb.exists(sha, sizes[sha])}
+        found = {sha: sizes[sha] for sha in unknown if self.odb.exists(sha, sizes[sha])}
         if found:
             self.ctx.catalog.record_objects(team, provider, found)
         return unknown - set(found)
 
-    def upload_file(self, ref: str, sha256: str, source: Path) -> int:
-        return self.upload_stream(ref, sha256, _chunks(source))
+    def send_file(self, sha256: str, source: Path) -> int:
+        return self.send_stream(sha256, _chunks(source))
 
-    def upload_stream(self, ref: str, sha256: str, chunks: Iterable[bytes]) -> int:
+    def send_stream(self, sha256: str, chunks: Iterable[bytes]) -> int:
         """Store one object, verified against its SHA-256; returns the bytes sent."""
-        check_sha256(sha256)
-        ds, v = self.ctx.version(ref)
-        _writable(v)
-        written = self.ctx.odb(ds).add_stream(sha256, chunks)
-        self.ctx.catalog.record_objects(self.ctx.team.id, ds.storage_provider.id, {sha256: written})
-        return written
+        return self.odb.add_stream(check_sha256(sha256), chunks)
 
-    def open(self, ref: str, sha256: str) -> BinaryIO:
-        ds, _ = self.ctx.version(ref)
-        return self.ctx.odb(ds).open(check_sha256(sha256))
+    def stage(self, entries: Sequence[FileEntry], landed: dict[str, int] | None = None) -> None:
+        _check_entries(entries)
+        self.ctx.catalog.stage_files(self.ds.id, self.version.version, entries, landed)
+
+
+class VersionReader:
+    """The read side of one version (a reference resolved once, so 'latest' cannot move)."""
+
+    def __init__(self, ctx: Context, ds: Dataset, version: Version) -> None:
+        self.ctx, self.ds, self.version = ctx, ds, version
+        self.odb = ctx.odb(ds)
+
+    def open(self, sha256: str) -> BinaryIO:
+        return self.odb.open(check_sha256(sha256))
+
+
+class ObjectService:
+    """Content objects behind the files of a version."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def writer(self, ref: str) -> VersionWriter:
+        return VersionWriter(self.ctx, *self.ctx.version(ref))
+
+    def reader(self, ref: str) -> VersionReader:
+        return VersionReader(self.ctx, *self.ctx.version(ref))
 
 
 class FileService:
@@ -57,9 +79,7 @@ class FileService:
 
     def stage(self, ref: str, entries: Sequence[FileEntry]) -> None:
         """Record files in an uncommitted version; their objects must already be stored."""
-        for e in entries:
-            check_key(e.path)
-            check_sha256(e.sha256)
+        _check_entries(entries)
         ds, v = self.ctx.version(ref)
         self.ctx.catalog.stage_files(ds.id, v.version, entries)
 
@@ -108,6 +128,12 @@ def _writable(v: Version) -> None:
             dataset=v.dataset_id,
             version=v.version,
         )
+
+
+def _check_entries(entries: Sequence[FileEntry]) -> None:
+    for e in entries:
+        check_key(e.path)
+        check_sha256(e.sha256)
 
 
 def _chunks(source: Path) -> Iterable[bytes]:

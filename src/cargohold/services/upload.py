@@ -9,6 +9,7 @@ was sent is recorded and is not sent again by the next run.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import mimetypes
 import os
 import time
@@ -21,6 +22,7 @@ from cargohold.blobs import CHUNK
 from cargohold.domain.models import FileEntry
 from cargohold.domain.paths import dir_prefix, upload_key
 from cargohold.errors import InvalidInput, SourcePathError
+from cargohold.services.files import VersionWriter
 from cargohold.services.progress import NoProgress, Progress
 from cargohold.services.root import Services
 
@@ -146,65 +148,80 @@ def put(
     """Upload `sources` into the version `ref` (which must be uncommitted)."""
     progress = progress or NoProgress()
     jobs = jobs or services.settings.jobs
-    version = services.versions.get(ref)
-    pinned = version.ref
+    writer = services.objects.writer(ref)
     check_sources(sources)
     files = plan(sources, target)
     entries = hash_all(files, jobs, progress)
     sources_by_sha = {e.sha256: f.source for f, e in zip(files, entries, strict=True)}
-    sizes = {e.sha256: e.size for e in entries}
-    missing = services.objects.missing(pinned, sizes)
+    missing = writer.missing({e.sha256: e.size for e in entries})
     summary = PutSummary(files=len(entries))
     ready = [e for e in entries if e.sha256 not in missing]
     summary.bytes_skipped = sum(e.size for e in ready)
     if ready:
-        services.files.stage(pinned, ready)
+        writer.stage(ready)
     waiting = [e for e in entries if e.sha256 in missing]
-    _send(services, pinned, waiting, sources_by_sha, summary, jobs, progress)
+    _send(writer, waiting, sources_by_sha, summary, jobs, progress)
     return summary
 
 
+class _Stager:
+    """Stages files in batches as their objects land, with the objects' records."""
+
+    def __init__(self, writer: VersionWriter) -> None:
+        self.writer = writer
+        self.entries: list[FileEntry] = []
+        self.landed: dict[str, int] = {}
+        self.last = time.monotonic()
+
+    def add(self, group: list[FileEntry], sent: int) -> None:
+        self.entries.extend(group)
+        self.landed[group[0].sha256] = sent
+
+    def maybe_flush(self) -> None:
+        if len(self.entries) >= STAGE_EVERY or time.monotonic() - self.last > STAGE_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.entries:
+            self.writer.stage(self.entries, self.landed)
+        self.entries, self.landed, self.last = [], {}, time.monotonic()
+
+
 def _send(
-    services: Services,
-    ref: str,
+    writer: VersionWriter,
     waiting: list[FileEntry],
     sources: dict[str, Path],
     summary: PutSummary,
     jobs: int,
     progress: Progress,
 ) -> None:
-    """Send each missing object once and stage its files in batches as objects land."""
+    """Send each missing object once, at most a few per thread in flight."""
     by_sha: dict[str, list[FileEntry]] = {}
     for e in waiting:
         by_sha.setdefault(e.sha256, []).append(e)
     progress.start("Uploading", len(by_sha), sum(v[0].size for v in by_sha.values()))
-    batch: list[FileEntry] = []
-    last_stage = time.monotonic()
+    stager = _Stager(writer)
+    todo = iter(by_sha.items())
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        pending: set[Future[tuple[str, int]]] = {
-            pool.submit(_send_one, services, ref, sha, sources[sha]) for sha in by_sha
-        }
+        in_flight: dict[Future[int], list[FileEntry]] = {}
         try:
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            while True:
+                for sha, group in itertools.islice(todo, jobs * 4 - len(in_flight)):
+                    in_flight[pool.submit(writer.send_file, sha, sources[sha])] = group
+                if not in_flight:
+                    break
+                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                 for fut in done:
-                    sha, sent = fut.result()
-                    group = by_sha[sha]
+                    group = in_flight.pop(fut)
+                    sent = fut.result()
+                    stager.add(group, sent)
                     summary.new_objects += 1
                     summary.bytes_sent += sent
                     summary.bytes_skipped += sum(e.size for e in group[1:])
-                    batch.extend(group)
                     progress.advance(1, sent)
-                if len(batch) >= STAGE_EVERY or time.monotonic() - last_stage > STAGE_SECONDS:
-                    services.files.stage(ref, batch)
-                    batch, last_stage = [], time.monotonic()
+                stager.maybe_flush()
         finally:
-            for fut in pending:
+            for fut in in_flight:
                 fut.cancel()
-            if batch:  # what landed stays recorded, even when another file failed
-                services.files.stage(ref, batch)
+            stager.flush()  # what landed stays recorded, even when another file failed
     progress.finish()
-
-
-def _send_one(services: Services, ref: str, sha: str, source: Path) -> tuple[str, int]:
-    return sha, services.objects.upload_file(ref, sha, source)
