@@ -97,7 +97,9 @@ def test_listing_properties(keys: list[str], data: st.DataObject) -> None:
     for row in flat:
         assert row.name.count("/") == (1 if row.is_dir else 0)
         assert (row.size is None) == row.is_dir
-    expected_dirs = {e.path[len(prefix) :].split("/")[0] + "/" for e in below if "/" in e.path[len(prefix) :]}
+    expected_dirs = {
+        e.path[len(prefix) :].split("/")[0] + "/" for e in below if "/" in e.path[len(prefix) :]
+    }
     expected_files = {e.path[len(prefix) :] for e in below if "/" not in e.path[len(prefix) :]}
     assert {r.name for r in flat if r.is_dir} == expected_dirs
     assert {r.name for r in flat if not r.is_dir} == expected_files

@@ -84,7 +84,7 @@ def test_ref_properties() -> None:
     assert not Ref("mnist", "v1").is_latest
     assert Ref(DSID).by_id
     assert not Ref("mnist").by_id
-    assert PUBLIC_NAMESPACES == {"gradient", "public"}
+    assert {"gradient", "public"} == PUBLIC_NAMESPACES
     assert str(Ref("mnist", "v1", "public")) == "public/mnist:v1"
     assert str(Ref(DSID)) == DSID
 
