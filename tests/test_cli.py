@@ -365,3 +365,58 @@ def test_cache_status_and_prune(cli: Cli, data: Path, tmp_path: Path) -> None:
     assert cli.json("cache", "status")["entries"] == 0
     # materialized files outlive the cache entries they were linked from
     assert (tmp_path / "o" / "hello.txt").read_bytes() == b"hello world\n"
+
+
+def test_symlinks_are_followed_and_loops_are_not(cli: Cli, tmp_path: Path) -> None:
+    data = write_tree(tmp_path / "links", {"real/a.txt": b"a", "empty": b""})
+    (data / "alias").symlink_to(data / "real")
+    (data / "real" / "loop").symlink_to(data)
+    (data / "file-link.txt").symlink_to(data / "real" / "a.txt")
+    ds = cli.json("datasets", "create", "--name", "links")["id"]
+    cli.ok("datasets", "versions", "create", "--id", ds, "--source-path", f"{data}/")
+    names = [e["name"] for e in cli.json("datasets", "files", "list", "--id", ds, "--recursive")]
+    assert names == ["alias/a.txt", "empty", "file-link.txt", "real/a.txt"]
+    out = tmp_path / "out"
+    cli.ok("datasets", "files", "get", "--id", ds, "--target-path", str(out))
+    assert (out / "empty").read_bytes() == b"" and (out / "file-link.txt").read_bytes() == b"a"
+
+
+@pytest.mark.parametrize("kind", ["broken-link", "fifo"])
+def test_bad_sources_fail_before_a_version_exists(cli: Cli, tmp_path: Path, kind: str) -> None:
+    data = write_tree(tmp_path / "bad", {"ok.txt": b"fine"})
+    if kind == "broken-link":
+        (data / "dangling").symlink_to(tmp_path / "nowhere")
+    else:
+        os.mkfifo(data / "pipe")
+    ds = cli.json("datasets", "create", "--name", "bad")["id"]
+    res = cli("datasets", "versions", "create", "--id", ds, "--source-path", f"{data}/")
+    fails(res, "Broken symbolic link" if kind == "broken-link" else "Not a regular file")
+    assert cli.json("datasets", "versions", "list", "--id", ds, "--isCommitted", "false") == []
+
+
+def test_get_into_a_path_blocked_by_a_file(cli: Cli, data: Path, tmp_path: Path) -> None:
+    ds = cli.json("datasets", "create", "--name", "blocked")["id"]
+    cli.ok("datasets", "versions", "create", "--id", ds, "--source-path", f"{data}/")
+    blocker = tmp_path / "blocker"
+    blocker.write_text("I am a file")
+    fails(
+        cli("datasets", "files", "get", "--id", ds, "--target-path", str(blocker)),
+        "not a directory",
+    )
+    assert blocker.read_text() == "I am a file"
+
+
+def test_an_unreachable_catalog_is_one_clear_line_without_the_password(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CARGOHOLD_DATABASE_URL", "postgresql://user:s3cret@127.0.0.1:1/db")
+    res = cli("datasets", "list")
+    fails(res, "Cannot use the catalog", "CARGOHOLD_DATABASE_URL")
+    assert "s3cret" not in res.err + res.out
+
+
+def test_the_whole_flow_on_a_postgresql_catalog(
+    cli: Cli, data: Path, tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CARGOHOLD_DATABASE_URL", postgres_url)
+    test_versions_files_tags_round_trip(cli, data, tmp_path)

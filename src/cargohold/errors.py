@@ -33,6 +33,7 @@ The tree::
     │   ├── HashMismatch
     │   └── ObjectMissing
     ├── StorageError (OSError)                      502
+    ├── CatalogUnavailable                          503
     └── ConfigurationError                          500
 
 Subclasses of built-ins let file-like code catch what it already knows
@@ -179,6 +180,12 @@ class ObjectMissing(IntegrityError):
 class StorageError(CargoholdError, OSError):
     code = "storage-error"
     status = 502
+
+
+class CatalogUnavailable(CargoholdError):
+    code = "catalog-unavailable"
+    status = 503
+    default_hint = "Check CARGOHOLD_DATABASE_URL and that the database server is running"
 
 
 class ConfigurationError(CargoholdError):

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, u
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from cargohold.catalog import rows
 from cargohold.catalog.engine import make_engine, migrate
@@ -28,6 +29,7 @@ from cargohold.catalog.schema import (
 )
 from cargohold.domain.models import FileEntry, StorageProvider, Team
 from cargohold.errors import (
+    CatalogUnavailable,
     NameTaken,
     ObjectMissing,
     StorageProviderNotFound,
@@ -43,24 +45,37 @@ def chunks(items: Sequence[Any], size: int = BATCH) -> Iterator[Sequence[Any]]:
         yield items[i : i + size]
 
 
+@contextmanager
+def unavailable_as_error(engine: Engine) -> Iterator[None]:
+    """A database that cannot be reached or used becomes one clear error (no password shown)."""
+    try:
+        yield
+    except (OperationalError, InterfaceError) as exc:
+        where = engine.url.render_as_string(hide_password=True)
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        raise CatalogUnavailable(f"Cannot use the catalog at {where}: {reason}") from None
+
+
 class CatalogBase:
     """Engine, transactions and the team/provider/object tables."""
 
     def __init__(self, url: str, *, engine: Engine | None = None) -> None:
         self.engine = engine or make_engine(url)
-        migrate(self.engine)
+        with unavailable_as_error(self.engine):
+            migrate(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn, conn.begin():
+        with unavailable_as_error(self.engine), self.engine.connect() as conn, conn.begin():
             yield conn
 
     @contextmanager
     def writing(self) -> Iterator[Connection]:
         with (
+            unavailable_as_error(self.engine),
             self.engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn,
             conn.begin(),
         ):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import click
@@ -89,7 +88,8 @@ def get(
 def put(
     ref: str, source_paths: tuple[str, ...], target_path: str | None, json_output: bool, **_: object
 ) -> None:
-    summary = put_files(version_id(ref), source_paths, target_path, show_progress=not json_output)
+    progress = make_progress(not json_output)
+    summary = upload.put(services(), version_id(ref), source_paths, target_path, progress)
     if json_output:
         echo_json(summary.to_json())
     else:
@@ -110,12 +110,6 @@ def delete(ref: str, paths: tuple[str, ...], json_output: bool, **_: object) -> 
         echo_json({"deleted": removed})
     else:
         click.echo(f"Deleted {removed} file(s) from {ref}")
-
-
-def put_files(
-    ref: str, sources: Sequence[str], target: str | None, *, show_progress: bool
-) -> PutSummary:
-    return upload.put(services(), ref, sources, target, progress=make_progress(show_progress))
 
 
 def echo_put_summary(s: PutSummary) -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import click
 
 from cargohold.cli.base import Group, bare_id, command, services, version_id
-from cargohold.cli.files import echo_put_summary, put_files
+from cargohold.cli.files import echo_put_summary
+from cargohold.cli.progress import make_progress
 from cargohold.cli.render import echo_details, echo_json, echo_table
 from cargohold.domain import wire
-from cargohold.services.upload import check_sources
+from cargohold.services import upload
 
 
 @click.group("versions", cls=Group, help="Manage versions")
@@ -80,12 +81,18 @@ def create(
     **_: object,
 ) -> None:
     svc = services()
-    check_sources(source_paths)
-    v = svc.versions.create(bare_id(dataset_id), message, parent=parent)
+    svc.datasets.get(bare_id(dataset_id))
+    prepared = None
+    if source_paths:  # every source is read before the version exists
+        progress = make_progress(not json_output)
+        prepared = upload.prepare(source_paths, None, svc.settings.jobs, progress)
+    v = svc.versions.create(dataset_id, message, parent=parent)
     if not json_output:
         click.echo(f"Created dataset version: {v.ref}")
-    if source_paths:
-        summary = put_files(v.ref, source_paths, None, show_progress=not json_output)
+    if prepared is not None:
+        summary = upload.put(
+            svc, v.ref, source_paths, progress=make_progress(not json_output), prepared=prepared
+        )
         if not json_output:
             echo_put_summary(summary)
         v = svc.versions.commit(v.ref)

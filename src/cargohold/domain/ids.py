@@ -46,18 +46,18 @@ def new_version_id(taken: Container[str] = (), rand: Callable[[int], str] = _ran
 
 
 def is_dataset_id(text: str) -> bool:
-    return bool(DATASET_ID.match(text))
+    return bool(DATASET_ID.fullmatch(text))
 
 
 def is_version_id(text: str) -> bool:
-    return bool(VERSION_ID.match(text))
+    return bool(VERSION_ID.fullmatch(text))
 
 
 def is_provider_id(text: str) -> bool:
-    return bool(PROVIDER_ID.match(text))
+    return bool(PROVIDER_ID.fullmatch(text))
 
 
 def check_sha256(text: str) -> str:
-    if not SHA256.match(text):
+    if not SHA256.fullmatch(text):
         raise InvalidReference(f"Not a SHA-256 digest: {text!r}", hint="64 lowercase hex digits")
     return text

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import zlib
 from collections.abc import Iterable
 
 from cargohold.domain.ids import check_sha256
@@ -28,17 +29,19 @@ def encode(entries: Iterable[FileEntry]) -> bytes:
 
 
 def decode(blob: bytes) -> list[FileEntry]:
+    if not blob:
+        raise IntegrityError("Corrupt manifest: it is empty")
     try:
         text = gzip.decompress(blob).decode("utf-8")
-        entries = [_entry(json.loads(line)) for line in text.splitlines() if line]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        entries = [_entry(json.loads(line)) for line in text.split("\n") if line]
+    except (OSError, EOFError, zlib.error, ValueError, KeyError, TypeError) as exc:
         raise IntegrityError(f"Corrupt manifest: {exc}") from exc
     return entries
 
 
 def _entry(record: dict[str, object]) -> FileEntry:
     size = record["size"]
-    if not isinstance(size, int) or size < 0:
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         raise ValueError(f"bad size in manifest entry {record!r}")
     return FileEntry(
         path=check_key(str(record["path"])),

@@ -44,7 +44,15 @@ def check_key(key: str) -> str:
     parts = key.split("/")
     if any(p in ("", ".", "..") for p in parts) or "\x00" in key:
         raise InvalidPath(f"Invalid file path {key!r}", path=key)
-    if len(key.encode("utf-8", "surrogateescape")) > MAX_KEY_BYTES:
+    try:
+        encoded = key.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidPath(
+            f"File path {key!r} is not valid UTF-8",
+            hint="Rename the file so that its name is valid UTF-8",
+            path=key,
+        ) from None
+    if len(encoded) > MAX_KEY_BYTES:
         raise InvalidPath(f"File path longer than {MAX_KEY_BYTES} bytes: {key[:60]}...", path=key)
     return key
 

@@ -54,20 +54,20 @@ def parse_ref(text: str) -> Ref:
     namespace: str | None = None
     if "/" in raw:
         namespace, _, raw = raw.partition("/")
-        if not _NAME.match(namespace):
+        if not _NAME.fullmatch(namespace):
             raise InvalidReference(f"Invalid namespace in reference {text!r}", ref=text)
     dataset, sep, selector = raw.partition(":")
     if not dataset:
         raise InvalidReference(f"The reference {text!r} is missing the dataset ID", ref=text)
-    if not (is_dataset_id(dataset) or _NAME.match(dataset)):
+    if not (is_dataset_id(dataset) or _NAME.fullmatch(dataset)):
         raise InvalidReference(f"Invalid dataset ID or name in reference {text!r}", ref=text)
-    if sep and not _SELECTOR.match(selector):
+    if sep and not _SELECTOR.fullmatch(selector):
         raise InvalidReference(f"Invalid version or tag in reference {text!r}", ref=text)
     return Ref(dataset=dataset, selector=selector if sep else None, namespace=namespace)
 
 
 def check_dataset_name(name: str) -> str:
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise InvalidName(
             f"Invalid dataset name: {name!r}",
             hint="Use 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit",
@@ -83,7 +83,7 @@ def check_dataset_name(name: str) -> str:
 
 
 def check_tag_name(name: str) -> str:
-    if not _TAG.match(name) or name.lower() == LATEST:
+    if not _TAG.fullmatch(name) or name.lower() == LATEST:
         raise InvalidName(
             f"Invalid tag name: {name!r}",
             hint="Use 1-64 letters, digits, '.', '_' or '-'; 'latest' is reserved",

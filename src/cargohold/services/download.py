@@ -136,8 +136,24 @@ def _place(
         try:
             return materializer.place(cached, dest)
         except FileNotFoundError:
-            continue  # evicted by someone else between fetch and link: fetch again
+            if not cached.exists():
+                continue  # evicted by someone else between fetch and link: fetch again
+            raise _cannot_write(dest) from None
+        except (NotADirectoryError, FileExistsError, PermissionError) as exc:
+            raise _cannot_write(dest, exc) from None
     raise FileNotInVersion(f"Could not materialize {entry.path}", path=entry.path)
+
+
+def _cannot_write(dest: Path, exc: OSError | None = None) -> InvalidPath:
+    blocker = next((p for p in dest.parents if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        return InvalidPath(
+            f"Cannot write {dest}: {blocker} is a file, not a directory",
+            hint="Choose another --target-path, or remove the file in the way",
+            path=str(dest),
+        )
+    reason = exc.strerror if exc is not None else "a parent directory is missing"
+    return InvalidPath(f"Cannot write {dest}: {reason}", path=str(dest))
 
 
 def _fetch(services: Services, reader: VersionReader, entry: FileEntry) -> Path:

@@ -86,24 +86,38 @@ def _expand(source: str, prefix: str) -> Iterator[LocalFile]:
         top = None if contents_only else path.resolve().name
         for file, rel in _walk(path):
             yield LocalFile(file, upload_key(prefix, top, rel), file.stat().st_size)
+    elif os.path.lexists(source):
+        raise SourcePathError(_not_a_file(path), path=source)
     else:
         raise SourcePathError(f"Invalid source path: {source}", path=source)
 
 
 def _walk(root: Path) -> Iterator[tuple[Path, str]]:
-    seen: set[tuple[int, int]] = set()
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        st = os.stat(dirpath)
-        if (st.st_dev, st.st_ino) in seen:
-            dirnames.clear()
+    """Regular files below `root`, following symbolic links; a link back to one of its own
+    ancestors (a loop) is not followed again. Broken links and special files are refused."""
+    stack: list[tuple[Path, frozenset[tuple[int, int]]]] = [(root, frozenset())]
+    while stack:
+        folder, ancestors = stack.pop()
+        st = folder.stat()
+        here = (st.st_dev, st.st_ino)
+        if here in ancestors:
             continue
-        seen.add((st.st_dev, st.st_ino))
-        dirnames.sort()
-        base = Path(dirpath)
-        for name in sorted(filenames):
-            file = base / name
-            if file.is_file():
-                yield file, file.relative_to(root).as_posix()
+        below = ancestors | {here}
+        entries = sorted(os.scandir(folder), key=lambda e: e.name, reverse=True)
+        for entry in entries:
+            path = Path(entry.path)
+            if entry.is_dir():
+                stack.append((path, below))
+            elif entry.is_file():
+                yield path, path.relative_to(root).as_posix()
+            else:
+                raise SourcePathError(_not_a_file(path), path=str(path))
+
+
+def _not_a_file(path: Path) -> str:
+    if path.is_symlink() and not path.exists():
+        return f"Broken symbolic link in the source: {path}"
+    return f"Not a regular file or directory: {path}"
 
 
 def hash_file(path: Path) -> str:
@@ -137,6 +151,23 @@ def hash_all(files: Sequence[LocalFile], jobs: int, progress: Progress) -> list[
     return entries
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """Local files planned and hashed: everything a put needs to know before it sends."""
+
+    files: list[LocalFile]
+    entries: list[FileEntry]
+
+
+def prepare(
+    sources: Sequence[str], target: str | None, jobs: int, progress: Progress | None = None
+) -> Prepared:
+    """Plan and hash; a bad source fails here, before anything is created or sent."""
+    check_sources(sources)
+    files = plan(sources, target)
+    return Prepared(files, hash_all(files, jobs, progress or NoProgress()))
+
+
 def put(
     services: Services,
     ref: str,
@@ -144,15 +175,15 @@ def put(
     target: str | None = None,
     progress: Progress | None = None,
     jobs: int | None = None,
+    prepared: Prepared | None = None,
 ) -> PutSummary:
     """Upload `sources` into the version `ref` (which must be uncommitted)."""
     progress = progress or NoProgress()
     jobs = jobs or services.settings.jobs
     writer = services.objects.writer(ref)
-    check_sources(sources)
-    files = plan(sources, target)
-    entries = hash_all(files, jobs, progress)
-    sources_by_sha = {e.sha256: f.source for f, e in zip(files, entries, strict=True)}
+    prepared = prepared or prepare(sources, target, jobs, progress)
+    entries = prepared.entries
+    sources_by_sha = {e.sha256: f.source for f, e in zip(prepared.files, entries, strict=True)}
     missing = writer.missing({e.sha256: e.size for e in entries})
     summary = PutSummary(files=len(entries))
     ready = [e for e in entries if e.sha256 not in missing]
