@@ -24,6 +24,8 @@ from cargohold.catalog import Catalog
 from cargohold.catalog import engine as catalog_engine
 from cargohold.catalog import versions as catalog_versions
 from cargohold.catalog.schema import metadata, objects
+from cargohold.catalog.schema import tags as tags_table
+from cargohold.catalog.schema import versions as versions_table
 from cargohold.domain import ids, manifest
 from cargohold.domain.models import (
     MANAGED_PROVIDER_NAME,
@@ -218,6 +220,23 @@ def test_list_datasets_is_ordered_by_name_and_pages(world: World) -> None:
     assert all(d.storage_provider == world.provider for d in cat.list_datasets(team.id))
 
 
+def test_names_list_in_the_same_order_on_every_backend(world: World) -> None:
+    """Mixed case sorts bytewise ('B' < 'a'), as SQLite does, whatever the server's locale."""
+    cat, team = world.catalog, world.team
+    mixed = ["beta", "Alpha", "alpha", "Beta", "_x", "a-b", "a.b"]
+    for name in mixed:
+        cat.add_dataset(team.id, ids.new_dataset_id(), name, None, world.provider.id)
+        cat.add_provider(provider(team.id, name, managed=False))
+    v = world.committed("f")
+    for name in mixed:
+        cat.set_tag(world.ds, name, v.version)
+    bytewise = sorted(mixed)
+    assert [d.name for d in cat.list_datasets(team.id)] == sorted([*mixed, "mnist"])
+    assert [p.name for p in cat.list_providers(team.id)] == sorted([*mixed, "Managed"])
+    assert [t.name for t in cat.list_tags(world.ds)] == bytewise
+    assert cat.get_version(world.ds, v.version).tags == tuple(bytewise)
+
+
 def test_update_a_dataset(world: World) -> None:
     cat, team = world.catalog, world.team
     updated = cat.update_dataset(team.id, "mnist", description="handwritten digits")
@@ -281,11 +300,7 @@ def test_another_teams_dataset_is_not_found(world: World) -> None:
             cat.delete_dataset(other.id, key)
     assert cat.list_datasets(other.id) == []
     assert cat.get_dataset(world.team.id, world.ds) == world.dataset
-
-
-def test_a_dataset_needs_a_provider_of_its_own_team(world: World) -> None:
-    cat = world.catalog
-    other = cat.add_team(ids.new_team_id(), "other")
+    # nor may another team put a dataset on this team's provider
     with pytest.raises(StorageProviderNotFound):
         cat.add_dataset(other.id, ids.new_dataset_id(), "x", None, world.provider.id)
     assert cat.list_datasets(other.id) == []
@@ -394,11 +409,9 @@ def test_add_version_with_a_parent_copies_its_files(world: World) -> None:
     assert world.paths(child.version) == ["dir/b", "dir/c", "new"]
     assert world.paths(parent.version) == ["a", "dir/b", "dir/c"]
 
-
-def test_add_version_with_an_unknown_parent_creates_nothing(world: World) -> None:
-    with pytest.raises(VersionNotFound):
-        world.catalog.add_version(world.ds, "orphan", parent=(world.ds, "zzzzzzz"))
-    assert world.catalog.list_versions(world.ds, committed=None) == []
+    with pytest.raises(VersionNotFound):  # an unknown parent creates nothing
+        cat.add_version(world.ds, "orphan", parent=(world.ds, "zzzzzzz"))
+    assert len(cat.list_versions(world.ds, committed=None)) == 2
 
 
 # -- tags ----------------------------------------------------------------------------------
@@ -500,6 +513,12 @@ def test_record_objects_then_stage_files(world: World) -> None:
     got = cat.get_version(world.ds, v.version)
     assert (got.file_count, got.size) == (2, 7)
 
+    # objects that have just landed are recorded in the same transaction
+    new = entry("new")
+    cat.stage_files(world.ds, v.version, [new], landed={new.sha256: new.size})
+    assert world.paths(v.version) == ["a/x.png", "b.txt", "new"]
+    assert cat.known_objects(world.team.id, world.provider.id, [new.sha256]) == {new.sha256}
+
 
 def test_staging_a_file_whose_object_is_not_recorded_stages_nothing(world: World) -> None:
     cat = world.catalog
@@ -508,7 +527,7 @@ def test_staging_a_file_whose_object_is_not_recorded_stages_nothing(world: World
     world.record([known])
     with pytest.raises(ObjectMissing) as info:
         cat.stage_files(world.ds, v.version, [known, unknown])
-    assert info.value.details == {"missing": 1, "path": "unknown"}
+    assert info.value.details["path"] == "unknown"
     assert cat.files(world.ds, v.version) == []
 
     # an object recorded for another provider or team does not count
@@ -522,15 +541,6 @@ def test_staging_a_file_whose_object_is_not_recorded_stages_nothing(world: World
     assert cat.files(world.ds, v.version) == []
 
 
-def test_stage_files_can_record_objects_that_just_landed(world: World) -> None:
-    cat = world.catalog
-    v = cat.add_version(world.ds, None)
-    new = entry("new")
-    cat.stage_files(world.ds, v.version, [new], landed={new.sha256: new.size})
-    assert world.paths(v.version) == ["new"]
-    assert cat.known_objects(world.team.id, world.provider.id, [new.sha256]) == {new.sha256}
-
-
 def test_staging_the_same_path_again_replaces_it(world: World) -> None:
     cat = world.catalog
     v = cat.add_version(world.ds, None)
@@ -542,11 +552,6 @@ def test_staging_the_same_path_again_replaces_it(world: World) -> None:
     assert cat.get_version(world.ds, v.version).size == len(b"new content") + 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: stage_files with two entries for one path inserts both in one statement and "
-    "leaks sqlalchemy.exc.IntegrityError (primary key of version_files)",
-)
 def test_staging_one_path_twice_in_one_call_is_a_domain_outcome(world: World) -> None:
     cat = world.catalog
     v = cat.add_version(world.ds, None)
@@ -694,12 +699,9 @@ def test_commit_writes_the_manifest_and_freezes_the_version(world: World) -> Non
     assert cat.resolve(world.ds, "latest") == done
     assert cat.files(world.ds, v.version) == manifests.written[0]
 
-
-def test_an_empty_version_can_be_committed(world: World) -> None:
-    manifests = Manifests()
-    v = world.catalog.add_version(world.ds, None)
-    done = world.catalog.commit_version(world.ds, v.version, manifests)
-    assert manifests.written == [[]]
+    empty = cat.add_version(world.ds, None)
+    done = cat.commit_version(world.ds, empty.version, manifests)
+    assert manifests.written[1] == []
     assert (done.is_committed, done.file_count, done.size) == (True, 0, 0)
 
 
@@ -785,33 +787,67 @@ def test_known_and_forgotten_objects(world: World) -> None:
     cat.forget_objects(team, sp, [])
 
 
-def test_recording_an_object_another_writer_is_recording(world: World) -> None:
-    """Two uploads of the same content at once both succeed (deterministic interleaving)."""
-    cat, team, sp = world.catalog, world.team.id, world.provider.id
-    sha = "e" * 64
-    other = sa.create_engine(cat.engine.url)
+def race_with_an_uncommitted_insert(
+    cat: Catalog, table: sa.Table, row: dict[str, object], call: Callable[[], object]
+) -> list[BaseException]:
+    """Another writer inserts `row` and holds its transaction open while `call` runs in a
+    thread; then it commits. Returns what `call` raised (a deterministic interleaving)."""
     errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            call()
+        except BaseException as exc:
+            errors.append(exc)
+
+    other = sa.create_engine(cat.engine.url)
+    thread = threading.Thread(target=run)
     try:
         with other.connect() as conn:
-            row = {"team_id": team, "provider_id": sp, "sha256": sha, "size": 1}
-            conn.execute(sa.insert(objects).values(dt_created=datetime.now(UTC), **row))
-
-            def record() -> None:
-                try:
-                    cat.record_objects(team, sp, {sha: 1, "d" * 64: 2})
-                except BaseException as exc:
-                    errors.append(exc)
-
-            thread = threading.Thread(target=record)
+            conn.execute(sa.insert(table).values(**row))
             thread.start()
-            thread.join(0.3)  # it must wait for the other writer
+            thread.join(0.3)  # it waits for the other writer (or would have raced it)
             conn.commit()
         thread.join(30)
     finally:
         other.dispose()
     assert not thread.is_alive()
+    return errors
+
+
+def test_recording_an_object_another_writer_is_recording(world: World) -> None:
+    """Two uploads of the same content at once both succeed."""
+    cat, team, sp = world.catalog, world.team.id, world.provider.id
+    sha = "e" * 64
+    row = {"team_id": team, "provider_id": sp, "sha256": sha, "size": 1}
+    errors = race_with_an_uncommitted_insert(
+        cat,
+        objects,
+        {**row, "dt_created": datetime.now(UTC)},
+        lambda: cat.record_objects(team, sp, {sha: 1, "d" * 64: 2}),
+    )
     assert errors == []
     assert cat.known_objects(team, sp, [sha, "d" * 64]) == {sha, "d" * 64}
+
+
+def test_setting_a_tag_another_writer_is_creating(world: World) -> None:
+    """Two `tags set` of one new name at once: both succeed, the later one wins."""
+    cat = world.catalog
+    v1, v2 = world.committed("a"), world.committed("b")
+    with cat.engine.connect() as conn:
+        pk = conn.execute(
+            sa.select(versions_table.c.pk).where(versions_table.c.version == v1.version)
+        ).scalar_one()
+    stamp = datetime.now(UTC)
+    row = {"dataset_id": world.ds, "name": "prod", "version_pk": pk}
+    errors = race_with_an_uncommitted_insert(
+        cat,
+        tags_table,
+        {**row, "dt_created": stamp, "dt_modified": stamp},
+        lambda: cat.set_tag(world.ds, "prod", v2.version),
+    )
+    assert errors == []
+    assert cat.get_tag(world.ds, "prod").version == v2.version
 
 
 # -- migrations ----------------------------------------------------------------------------
@@ -844,20 +880,14 @@ def test_the_migrated_schema_matches_the_tables(catalog: Catalog) -> None:
             conn, opts={"compare_type": True, "compare_server_default": True}
         )
         assert compare_metadata(context, metadata) == []
-
-
-def test_file_paths_sort_bytewise_in_the_database(catalog: Catalog) -> None:
-    """The path column itself is bytewise (collation C on PostgreSQL), not only our queries."""
-    if not is_postgres(catalog):
-        return
-    with catalog.engine.connect() as conn:
-        collation = conn.execute(
-            sa.text(
-                "SELECT collation_name FROM information_schema.columns"
-                " WHERE table_name = 'version_files' AND column_name = 'path'"
-            )
-        ).scalar_one()
-    assert collation == "C"
+        if is_postgres(catalog):  # autogenerate does not compare collations: check it here
+            collation = conn.execute(
+                sa.text(
+                    "SELECT collation_name FROM information_schema.columns"
+                    " WHERE table_name = 'version_files' AND column_name = 'path'"
+                )
+            ).scalar_one()
+            assert collation == "C", "file paths must sort bytewise"
 
 
 # -- concurrency ---------------------------------------------------------------------------
@@ -950,19 +980,24 @@ def test_concurrent_stage_and_commit_never_lose_a_staged_file(world: World) -> N
 # -- errors never leak from the database layer ---------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: with an unknown dataset ID, add_version leaks sqlalchemy IntegrityError "
-    "(foreign key) and stage_files/commit_version leak sqlalchemy NoResultFound from "
-    "Catalog._owner's .one(), instead of a cargohold NotFound",
-)
-@pytest.mark.parametrize("operation", ["add_version", "stage_files", "commit_version"])
-def test_an_unknown_dataset_is_not_found(world: World, operation: str) -> None:
+def test_an_unknown_dataset_is_not_found(world: World) -> None:
     cat, unknown = world.catalog, ids.new_dataset_id()
     calls: dict[str, Callable[[], object]] = {
         "add_version": lambda: cat.add_version(unknown, None),
         "stage_files": lambda: cat.stage_files(unknown, "zzzzzzz", []),
         "commit_version": lambda: cat.commit_version(unknown, "zzzzzzz", Manifests()),
+        "remove_files": lambda: cat.remove_files(unknown, "zzzzzzz", ["a"], []),
+        "files": lambda: cat.files(unknown, "zzzzzzz"),
+        "set_tag": lambda: cat.set_tag(unknown, "t", "zzzzzzz"),
     }
-    with pytest.raises(NotFound):
-        calls[operation]()
+    leaked: dict[str, str] = {}
+    for name, call in calls.items():
+        try:
+            call()
+        except NotFound:
+            continue
+        except Exception as exc:
+            leaked[name] = type(exc).__qualname__
+        else:
+            leaked[name] = "no error"
+    assert leaked == {}

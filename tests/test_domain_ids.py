@@ -67,11 +67,6 @@ def test_check_sha256() -> None:
             ids.check_sha256(bad)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: ids.py matches its shapes with re.match and '$', which also matches before "
-    "a trailing '\\n': is_version_id('abcdefg\\n') and check_sha256(64 hex + '\\n') pass",
-)
 @pytest.mark.parametrize(
     "check",
     [

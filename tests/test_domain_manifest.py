@@ -19,9 +19,9 @@ SHA_A = "a" * 64
 SHA_B = hashlib.sha256(b"b").hexdigest()
 
 LINE_BREAKS = "\x85\u2028\u2029"
-"""Line breaks to str.splitlines() that JSON leaves unescaped (see the xfail below)."""
+"""Line breaks to str.splitlines() that JSON leaves unescaped: a manifest splits on '\\n' only."""
 
-_chars = st.characters(codec="utf-8", exclude_characters="/\x00" + LINE_BREAKS)
+_chars = st.characters(codec="utf-8", exclude_characters="/\x00")
 _segments = st.text(_chars, min_size=1, max_size=6).filter(lambda s: s not in (".", ".."))
 _keys = st.lists(_segments, min_size=1, max_size=4).map("/".join)
 _shas = st.text(st.sampled_from("0123456789abcdef"), min_size=64, max_size=64)
@@ -115,12 +115,6 @@ def test_corrupt_manifests_raise_integrity_error(blob: bytes) -> None:
 _VALID = manifest.encode([FileEntry(f"dir/file-{i}", i, SHA_A) for i in range(50)])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: manifest.decode catches (OSError, ValueError, KeyError, TypeError), but a "
-    "truncated gzip raises EOFError and damaged deflate data raises zlib.error; a zero-byte "
-    "blob decodes as an empty manifest",
-)
 @pytest.mark.parametrize(
     "blob",
     [
@@ -135,22 +129,11 @@ def test_truncated_or_damaged_manifests_raise_integrity_error(blob: bytes) -> No
         manifest.decode(blob)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: manifest._entry checks isinstance(size, int), which True/False pass "
-    "(bool is an int), so {'size': true} reads as a 1-byte file",
-)
 def test_a_boolean_size_is_corrupt() -> None:
     with pytest.raises(IntegrityError):
         manifest.decode(_gz({**GOOD, "size": True}))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: manifest.decode splits with str.splitlines(), which also breaks at U+0085, "
-    "U+2028 and U+2029; json.dumps(ensure_ascii=False) leaves them raw, so a file named "
-    "'a\\u2028b' makes the committed manifest unreadable",
-)
 @pytest.mark.parametrize("char", list(LINE_BREAKS))
 def test_paths_with_unicode_line_breaks_roundtrip(char: str) -> None:
     entries = [FileEntry(f"a{char}b", 1, SHA_A), FileEntry("c", 2, SHA_B)]

@@ -202,16 +202,17 @@ def test_check_key_accepts_every_generated_key(key: str) -> None:
     assert check_key(key) == key
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: check_key encodes with 'surrogateescape': a lone surrogate such as '\\udcff' "
-    "(what os.walk yields for a non-UTF-8 file name) passes, '\\ud800' raises "
-    "UnicodeEncodeError; neither key can be stored in PostgreSQL or a manifest",
-)
 @pytest.mark.parametrize("key", ["name-\udcff.bin", "\ud800"])
 def test_check_key_refuses_keys_that_are_not_valid_unicode(key: str) -> None:
     with pytest.raises(InvalidPath):
         check_key(key)
+
+
+@pytest.mark.parametrize("fn", [dir_prefix, user_path])
+@pytest.mark.parametrize("typed", ["a\udcff/b", "\ud800"])
+def test_typed_paths_that_are_not_valid_unicode_are_refused(fn: object, typed: str) -> None:
+    with pytest.raises(InvalidPath):
+        fn(typed)  # type: ignore[operator]
 
 
 # -- upload_key (files put, §1.18) ---------------------------------------------------------

@@ -150,25 +150,15 @@ def test_invalid_tag_names(name: str) -> None:
     assert "latest" in info.value.hint
 
 
-# -- a trailing newline slips through '$' --------------------------------------------------
+# -- a trailing newline is not part of a name (fullmatch, not '$') -----------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: refs.py matches _NAME/_TAG/_SELECTOR with re.match and '$', which also "
-    "matches before a trailing '\\n', so 'data\\n' is a valid dataset name and tag",
-)
 @pytest.mark.parametrize("check", [check_dataset_name, check_tag_name])
 def test_names_with_a_trailing_newline_are_refused(check: object) -> None:
     with pytest.raises(InvalidName):
         check("data\n")  # type: ignore[operator]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: parse_ref strips only the whole text, and '$' in _NAME matches before a "
-    "trailing newline, so 'mnist\\n:v1' parses to Ref(dataset='mnist\\n', ...)",
-)
 @pytest.mark.parametrize("text", ["mnist\n:v1", "ns\n/mnist"])
 def test_refs_with_an_inner_newline_are_refused(text: str) -> None:
     with pytest.raises(InvalidReference):

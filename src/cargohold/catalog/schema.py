@@ -30,12 +30,15 @@ metadata = MetaData(
 TS = DateTime(timezone=True)
 PATH = String(1024).with_variant(String(1024, collation="C"), "postgresql")
 """File paths sort bytewise on every backend, so prefix ranges mean the same everywhere."""
+NAME = String(100).with_variant(String(100, collation="C"), "postgresql")
+TAG = String(64).with_variant(String(64, collation="C"), "postgresql")
+"""Names too sort the same on SQLite and on PostgreSQL, whatever the server's locale."""
 
 teams = Table(
     "teams",
     metadata,
     Column("id", String(16), primary_key=True),
-    Column("name", String(100), nullable=False, unique=True),
+    Column("name", NAME, nullable=False, unique=True),
     Column("is_default", Boolean, nullable=False, default=False),
     Column("dt_created", TS, nullable=False),
 )
@@ -45,7 +48,7 @@ storage_providers = Table(
     metadata,
     Column("id", String(16), primary_key=True),
     Column("team_id", String(16), ForeignKey("teams.id", ondelete="CASCADE"), nullable=False),
-    Column("name", String(100), nullable=False),
+    Column("name", NAME, nullable=False),
     Column("type", String(16), nullable=False),
     Column("config", JSON, nullable=False),
     Column("is_managed", Boolean, nullable=False, default=False),
@@ -59,7 +62,7 @@ datasets = Table(
     metadata,
     Column("id", String(16), primary_key=True),
     Column("team_id", String(16), ForeignKey("teams.id", ondelete="CASCADE"), nullable=False),
-    Column("name", String(100), nullable=False),
+    Column("name", NAME, nullable=False),
     Column("description", Text, nullable=True),
     Column("storage_provider_id", String(16), ForeignKey("storage_providers.id"), nullable=False),
     Column("dt_created", TS, nullable=False),
@@ -95,7 +98,7 @@ tags = Table(
         ForeignKey("datasets.id", ondelete="CASCADE"),
         primary_key=True,
     ),
-    Column("name", String(64), primary_key=True),
+    Column("name", TAG, primary_key=True),
     Column("version_pk", Integer, ForeignKey("versions.pk", ondelete="CASCADE"), nullable=False),
     Column("dt_created", TS, nullable=False),
     Column("dt_modified", TS, nullable=False),

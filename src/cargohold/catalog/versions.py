@@ -9,13 +9,15 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Select,
+    and_,
     delete,
     insert,
     literal,
     or_,
     select,
-    update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from cargohold.catalog import rows
 from cargohold.catalog.catalog import (
@@ -26,12 +28,14 @@ from cargohold.catalog.catalog import (
     version_totals,
 )
 from cargohold.catalog.datasets import DatasetCatalog
-from cargohold.catalog.schema import tags, version_files, versions
+from cargohold.catalog.schema import datasets, objects, tags, version_files, versions
 from cargohold.domain.ids import is_version_id, new_version_id
 from cargohold.domain.models import FileEntry, Tag, Version
 from cargohold.domain.refs import LATEST
 from cargohold.errors import (
+    DatasetNotFound,
     InvalidName,
+    ObjectMissing,
     TagNotFound,
     VersionCommitted,
     VersionNotFound,
@@ -46,6 +50,7 @@ class Catalog(DatasetCatalog):
     ) -> Version:
         stamp = rows.now()
         with self.writing() as conn:
+            self._owner(dataset_id, conn)
             taken = set(
                 conn.execute(
                     select(versions.c.version).where(versions.c.dataset_id == dataset_id)
@@ -168,8 +173,8 @@ class Catalog(DatasetCatalog):
         team_id, provider_id = self._owner(dataset_id)
         with self.writing() as conn:
             row = self._writable_row(conn, dataset_id, version)
+            self._check_version_objects(conn, team_id, provider_id, row.pk)
             entries = self._files(conn, row.pk, "", None, None)
-            self._check_objects(conn, team_id, provider_id, entries)
             digest = write_manifest(entries)
             touch_version(
                 conn,
@@ -194,20 +199,20 @@ class Catalog(DatasetCatalog):
                     name=name,
                 )
             target = self._version_row(conn, dataset_id, version)
-            key = (tags.c.dataset_id == dataset_id) & (tags.c.name == name)
-            moved = conn.execute(
-                update(tags).where(key).values(version_pk=target.pk, dt_modified=stamp)
-            ).rowcount
-            if not moved:
-                conn.execute(
-                    insert(tags).values(
-                        dataset_id=dataset_id,
-                        name=name,
-                        version_pk=target.pk,
-                        dt_created=stamp,
-                        dt_modified=stamp,
-                    )
+            dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+            statement = dialect_insert(tags).values(
+                dataset_id=dataset_id,
+                name=name,
+                version_pk=target.pk,
+                dt_created=stamp,
+                dt_modified=stamp,
+            )
+            conn.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["dataset_id", "name"],
+                    set_={"version_pk": target.pk, "dt_modified": stamp},
                 )
+            )
         return self.get_tag(dataset_id, name)
 
     def _tag_query(self, dataset_id: str) -> Select[Any]:
@@ -249,6 +254,7 @@ class Catalog(DatasetCatalog):
 
         `landed` records objects that have just been stored whole, in the same transaction.
         """
+        entries = list({e.path: e for e in entries}.values())  # one path once: the last wins
         team_id, provider_id = self._owner(dataset_id)
         with self.writing() as conn:
             row = self._writable_row(conn, dataset_id, version)
@@ -317,15 +323,41 @@ class Catalog(DatasetCatalog):
 
     # -- helpers -------------------------------------------------------------------------
 
-    def _owner(self, dataset_id: str) -> tuple[str, str]:
-        from cargohold.catalog.schema import datasets
+    def _check_version_objects(
+        self, conn: Connection, team_id: str, provider_id: str, version_pk: int
+    ) -> None:
+        """Every file's object is recorded as stored: one anti-join, whatever the size."""
+        stored = and_(
+            objects.c.team_id == team_id,
+            objects.c.provider_id == provider_id,
+            objects.c.sha256 == version_files.c.sha256,
+        )
+        query = (
+            select(version_files.c.path, version_files.c.sha256)
+            .select_from(version_files.outerjoin(objects, stored))
+            .where(version_files.c.version_pk == version_pk, objects.c.sha256.is_(None))
+            .limit(1)
+        )
+        first = conn.execute(query).first()
+        if first is not None:
+            raise ObjectMissing(
+                f"The content of {first.path!r} ({first.sha256[:12]}) is not stored in the "
+                "provider",
+                path=first.path,
+            )
 
-        with self.reading() as conn:
-            row = conn.execute(
-                select(datasets.c.team_id, datasets.c.storage_provider_id).where(
-                    datasets.c.id == dataset_id
-                )
-            ).one()
+    def _owner(self, dataset_id: str, conn: Connection | None = None) -> tuple[str, str]:
+        """The team and provider of a dataset (DatasetNotFound when there is none)."""
+        if conn is None:
+            with self.reading() as own:
+                return self._owner(dataset_id, own)
+        row = conn.execute(
+            select(datasets.c.team_id, datasets.c.storage_provider_id).where(
+                datasets.c.id == dataset_id
+            )
+        ).first()
+        if row is None:
+            raise DatasetNotFound(f"Dataset not found: {dataset_id}", dataset=dataset_id)
         return row.team_id, row.storage_provider_id
 
     def _find_version(

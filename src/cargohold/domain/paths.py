@@ -19,6 +19,10 @@ MAX_KEY_BYTES = 1024
 def _segments(path: str, what: str) -> list[str]:
     if "\x00" in path:
         raise InvalidPath(f"Invalid {what}: {path!r} contains a NUL byte", path=path)
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidPath(f"Invalid {what}: {path!r} is not valid UTF-8", path=path) from None
     parts = [p for p in path.split("/") if p not in ("", ".")]
     if ".." in parts:
         raise InvalidPath(f"Invalid {what}: {path!r} must not contain '..'", path=path)

@@ -9,6 +9,11 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+# Text columns that sort bytewise on PostgreSQL too (the "C" collation), as in schema.py.
+PATH = sa.String(length=1024).with_variant(sa.String(length=1024, collation="C"), "postgresql")
+NAME = sa.String(length=100).with_variant(sa.String(length=100, collation="C"), "postgresql")
+TAG = sa.String(length=64).with_variant(sa.String(length=64, collation="C"), "postgresql")
+
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -19,7 +24,7 @@ def upgrade() -> None:
     op.create_table(
         "teams",
         sa.Column("id", sa.String(length=16), nullable=False),
-        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("name", NAME, nullable=False),
         sa.Column("is_default", sa.Boolean(), nullable=False),
         sa.Column("dt_created", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_teams")),
@@ -29,7 +34,7 @@ def upgrade() -> None:
         "storage_providers",
         sa.Column("id", sa.String(length=16), nullable=False),
         sa.Column("team_id", sa.String(length=16), nullable=False),
-        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("name", NAME, nullable=False),
         sa.Column("type", sa.String(length=16), nullable=False),
         sa.Column("config", sa.JSON(), nullable=False),
         sa.Column("is_managed", sa.Boolean(), nullable=False),
@@ -48,7 +53,7 @@ def upgrade() -> None:
         "datasets",
         sa.Column("id", sa.String(length=16), nullable=False),
         sa.Column("team_id", sa.String(length=16), nullable=False),
-        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("name", NAME, nullable=False),
         sa.Column("description", sa.Text(), nullable=True),
         sa.Column("storage_provider_id", sa.String(length=16), nullable=False),
         sa.Column("dt_created", sa.DateTime(timezone=True), nullable=False),
@@ -115,7 +120,7 @@ def upgrade() -> None:
     op.create_table(
         "tags",
         sa.Column("dataset_id", sa.String(length=16), nullable=False),
-        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column("name", TAG, nullable=False),
         sa.Column("version_pk", sa.Integer(), nullable=False),
         sa.Column("dt_created", sa.DateTime(timezone=True), nullable=False),
         sa.Column("dt_modified", sa.DateTime(timezone=True), nullable=False),
@@ -136,13 +141,7 @@ def upgrade() -> None:
     op.create_table(
         "version_files",
         sa.Column("version_pk", sa.Integer(), nullable=False),
-        sa.Column(
-            "path",
-            sa.String(length=1024).with_variant(
-                sa.String(length=1024, collation="C"), "postgresql"
-            ),
-            nullable=False,
-        ),
+        sa.Column("path", PATH, nullable=False),
         sa.Column("size", sa.BigInteger(), nullable=False),
         sa.Column("sha256", sa.String(length=64), nullable=False),
         sa.Column("content_type", sa.String(length=255), nullable=False),
