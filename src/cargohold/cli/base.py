@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import click
 import yaml
 
+from cargohold.cli.render import echo_json
 from cargohold.errors import ConfigurationError
 from cargohold.services import Services, build_services
 from cargohold.settings import Settings
@@ -166,3 +167,44 @@ def tag_id(value: str) -> tuple[str, str]:
 def _need_dataset(dataset: str, example: str) -> None:
     if not dataset.split("/")[-1]:
         raise click.UsageError(f"The '--id' option is missing the dataset ID (ex: {example})")
+
+
+# -- options that several commands share ----------------------------------------------------
+
+
+def source_paths_option(help_text: str, *, required: bool = False) -> Callable[[F], F]:
+    return click.option(
+        "--source-path",
+        "--sourcePath",
+        "source_paths",
+        multiple=True,
+        required=required,
+        help=help_text,
+    )
+
+
+def target_path_option(help_text: str, *, required: bool = False) -> Callable[[F], F]:
+    return click.option(
+        "--target-path", "--targetPath", "target_path", required=required, help=help_text
+    )
+
+
+def bool_value_option(*names: str, default: bool, help_text: str) -> Callable[[F], F]:
+    """A boolean taking `true`/`false` as Gradient's did, or standing alone as a flag."""
+    return click.option(
+        *names,
+        type=click.BOOL,
+        is_flag=False,
+        flag_value=True,
+        default=default,
+        show_default=True,
+        help=help_text,
+    )
+
+
+def emit(json_output: bool, payload: Any, message: str) -> None:
+    """Print the object as JSON for scripts, or Gradient's one-line message for people."""
+    if json_output:
+        echo_json(payload)
+    else:
+        click.echo(message)

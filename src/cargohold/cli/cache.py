@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from cargohold.cache import parse_size
-from cargohold.cli.base import Group, command, services
+from cargohold.cli.base import Group, command, emit, services
 from cargohold.cli.render import echo_details, echo_json, human_size
 
 
@@ -39,7 +39,8 @@ def status(json_output: bool, **_: object) -> None:
 )
 def prune(target: str | None, json_output: bool, **_: object) -> None:
     result = services().cache.prune(parse_size(target) if target is not None else None)
-    if json_output:
-        echo_json({"removed": result.removed, "freed": result.freed})
-    else:
-        click.echo(f"Removed {result.removed} entries, freed {human_size(result.freed)}")
+    emit(
+        json_output,
+        {"removed": result.removed, "freed": result.freed},
+        f"Removed {result.removed} entries, freed {human_size(result.freed)}",
+    )

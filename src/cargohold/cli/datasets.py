@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from cargohold.cli.base import Group, bare_id, command, services
+from cargohold.cli.base import Group, bare_id, command, emit, services
 from cargohold.cli.render import echo_details, echo_json, echo_table
 from cargohold.domain import wire
 from cargohold.domain.models import Dataset
@@ -64,10 +64,7 @@ def create(
     **_: object,
 ) -> None:
     ds = services().datasets.create(name, storage_provider_id, description)
-    if json_output:
-        echo_json(wire.dataset(ds))
-    else:
-        click.echo(f"Created dataset: {ds.id}")
+    emit(json_output, wire.dataset(ds), f"Created dataset: {ds.id}")
 
 
 @command(datasets, "update", help="Update a dataset")
@@ -78,17 +75,11 @@ def update(
     dataset_id: str, name: str | None, description: str | None, json_output: bool, **_: object
 ) -> None:
     ds = services().datasets.update(bare_id(dataset_id), name=name, description=description)
-    if json_output:
-        echo_json(wire.dataset(ds))
-    else:
-        click.echo(f"Updated dataset: {ds.id}")
+    emit(json_output, wire.dataset(ds), f"Updated dataset: {ds.id}")
 
 
 @command(datasets, "delete", help="Delete a dataset with its versions and tags")
 @click.option("--id", "dataset_id", required=True, help="Dataset ID or name.")
 def delete(dataset_id: str, json_output: bool, **_: object) -> None:
     ds = services().datasets.delete(bare_id(dataset_id))
-    if json_output:
-        echo_json(wire.dataset(ds))
-    else:
-        click.echo(f"Deleted dataset: {ds.id}")
+    emit(json_output, wire.dataset(ds), f"Deleted dataset: {ds.id}")

@@ -6,7 +6,16 @@ from pathlib import Path
 
 import click
 
-from cargohold.cli.base import Group, command, services, version_id
+from cargohold.cli.base import (
+    Group,
+    bool_value_option,
+    command,
+    emit,
+    services,
+    source_paths_option,
+    target_path_option,
+    version_id,
+)
 from cargohold.cli.progress import make_progress
 from cargohold.cli.render import echo_json, echo_table, human_size
 from cargohold.domain import wire
@@ -23,13 +32,8 @@ def files() -> None:
 @command(files, "list", help="List files of a version")
 @click.option("--id", "ref", required=True, help="DATASET:VERSION, DATASET:TAG or DATASET:latest")
 @click.option("--path", default=None, help="Directory inside the version.")
-@click.option(
-    "--recursive",
-    type=click.BOOL,
-    is_flag=False,
-    flag_value=True,
-    default=False,
-    help="List sub-directories too (a flag, or true/false).",
+@bool_value_option(
+    "--recursive", default=False, help_text="List sub-directories too (a flag, or true/false)."
 )
 def list_files(ref: str, path: str | None, recursive: bool, json_output: bool, **_: object) -> None:
     rows = services().files.list(ref, path, recursive)
@@ -41,16 +45,8 @@ def list_files(ref: str, path: str | None, recursive: bool, json_output: bool, *
 
 @command(files, "get", help="Download files of a version into a local directory")
 @click.option("--id", "ref", required=True, help="DATASET:VERSION, DATASET:TAG or DATASET:latest")
-@click.option(
-    "--source-path",
-    "--sourcePath",
-    "source_paths",
-    multiple=True,
-    help="File or directory in the version (repeatable; default: everything).",
-)
-@click.option(
-    "--target-path", "--targetPath", "target_path", required=True, help="Local directory."
-)
+@source_paths_option("File or directory in the version (repeatable; default: everything).")
+@target_path_option("Local directory.", required=True)
 def get(
     ref: str,
     source_paths: tuple[str, ...],
@@ -70,21 +66,11 @@ def get(
 
 @command(files, "put", help="Upload files into an uncommitted version")
 @click.option("--id", "ref", required=True, help="DATASET:VERSION")
-@click.option(
-    "--source-path",
-    "--sourcePath",
-    "source_paths",
-    multiple=True,
+@source_paths_option(
+    "Local file or directory (repeatable). 'dir/' uploads its contents, 'dir' the folder.",
     required=True,
-    help="Local file or directory (repeatable). 'dir/' uploads its contents, 'dir' the folder.",
 )
-@click.option(
-    "--target-path",
-    "--targetPath",
-    "target_path",
-    default=None,
-    help="Directory inside the version (default: the root).",
-)
+@target_path_option("Directory inside the version (default: the root).")
 def put(
     ref: str, source_paths: tuple[str, ...], target_path: str | None, json_output: bool, **_: object
 ) -> None:
@@ -106,10 +92,7 @@ def put(
 )
 def delete(ref: str, paths: tuple[str, ...], json_output: bool, **_: object) -> None:
     removed = services().files.delete(version_id(ref), paths or ("/",))
-    if json_output:
-        echo_json({"deleted": removed})
-    else:
-        click.echo(f"Deleted {removed} file(s) from {ref}")
+    emit(json_output, {"deleted": removed}, f"Deleted {removed} file(s) from {ref}")
 
 
 def echo_put_summary(s: PutSummary) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from cargohold.cli.base import Group, command, services, tag_id, version_id
+from cargohold.cli.base import Group, command, emit, services, tag_id, version_id
 from cargohold.cli.render import echo_json, echo_table
 from cargohold.domain import wire
 
@@ -29,10 +29,7 @@ def list_tags(dataset_id: str, json_output: bool, **_: object) -> None:
 @click.option("--name", required=True, help="Tag name.")
 def set_tag(ref: str, name: str, json_output: bool, **_: object) -> None:
     t = services().tags.set(version_id(ref), name)
-    if json_output:
-        echo_json(wire.tag(t))
-    else:
-        click.echo(f"Set dataset tag: {t.dataset_id}:{t.name}")
+    emit(json_output, wire.tag(t), f"Set dataset tag: {t.dataset_id}:{t.name}")
 
 
 @command(tags, "delete", help="Delete a tag")
@@ -40,7 +37,4 @@ def set_tag(ref: str, name: str, json_output: bool, **_: object) -> None:
 def delete(ref: str, json_output: bool, **_: object) -> None:
     tag_id(ref)
     t = services().tags.delete(ref)
-    if json_output:
-        echo_json(wire.tag(t))
-    else:
-        click.echo(f"Deleted dataset tag: {t.dataset_id}:{t.name}")
+    emit(json_output, wire.tag(t), f"Deleted dataset tag: {t.dataset_id}:{t.name}")

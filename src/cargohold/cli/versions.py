@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import click
 
-from cargohold.cli.base import Group, bare_id, command, services, version_id
+from cargohold.cli.base import (
+    Group,
+    bare_id,
+    bool_value_option,
+    command,
+    emit,
+    services,
+    source_paths_option,
+    version_id,
+)
 from cargohold.cli.files import echo_put_summary
 from cargohold.cli.progress import make_progress
 from cargohold.cli.render import echo_details, echo_json, echo_table
@@ -19,16 +28,12 @@ def versions() -> None:
 
 @command(versions, "list", help="List versions, newest first")
 @click.option("--id", "dataset_id", required=True, help="Dataset ID or name.")
-@click.option(
+@bool_value_option(
     "--isCommitted",
     "--is-committed",
     "is_committed",
-    type=click.BOOL,
-    is_flag=False,
-    flag_value=True,
     default=True,
-    show_default=True,
-    help="true: committed versions only; false: versions still in progress.",
+    help_text="true: committed versions only; false: versions still in progress.",
 )
 def list_versions(dataset_id: str, is_committed: bool, json_output: bool, **_: object) -> None:
     found = services().versions.list(bare_id(dataset_id), committed=is_committed)
@@ -64,13 +69,7 @@ def details(ref: str, json_output: bool, **_: object) -> None:
 @command(versions, "create", help="Create a version; with --source-path, upload and commit it")
 @click.option("--id", "dataset_id", required=True, help="Dataset ID or name.")
 @click.option("--message", help="Message of the version.")
-@click.option(
-    "--source-path",
-    "--sourcePath",
-    "source_paths",
-    multiple=True,
-    help="File or directory to upload (repeatable); the version is then committed.",
-)
+@source_paths_option("File or directory to upload (repeatable); the version is then committed.")
 @click.option("--parent", help="Start with the files of this version (REF), e.g. DATASET:latest.")
 def create(
     dataset_id: str,
@@ -107,10 +106,7 @@ def create(
 @click.option("--message", help="New message.")
 def update(ref: str, message: str | None, json_output: bool, **_: object) -> None:
     v = services().versions.update(version_id(ref), message)
-    if json_output:
-        echo_json(wire.version(v))
-    else:
-        click.echo(f"Updated dataset version: {ref}")
+    emit(json_output, wire.version(v), f"Updated dataset version: {ref}")
 
 
 @command(versions, "commit", help="Commit a version: it becomes immutable")
@@ -133,7 +129,4 @@ def commit(ref: str, json_output: bool, **_: object) -> None:
 @click.option("--id", "ref", required=True, help="DATASET:VERSION")
 def delete(ref: str, json_output: bool, **_: object) -> None:
     v = services().versions.delete(version_id(ref))
-    if json_output:
-        echo_json(wire.version(v))
-    else:
-        click.echo(f"Deleted dataset version: {ref}")
+    emit(json_output, wire.version(v), f"Deleted dataset version: {ref}")
