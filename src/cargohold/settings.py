@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cargohold.cache.sizes import parse_size
 
+MIB = 1024 * 1024
 DEFAULT_CACHE_SIZE = 20 * 1024**3
 
 
@@ -23,6 +24,19 @@ class Settings:
     server: str | None = None
     api_key: str | None = None
     jobs: int = 8
+    secret_key: str | None = field(default=None, repr=False)
+    """CARGOHOLD_SECRET_KEY: encrypts provider secrets; else a key file in the home."""
+    managed_s3: dict[str, str] = field(default_factory=dict, repr=False)
+    """CARGOHOLD_MANAGED_S3_{ENDPOINT,BUCKET,ACCESS_KEY,SECRET_KEY,REGION}: the managed
+    provider in a bucket instead of $CARGOHOLD_HOME/managed (empty: the directory)."""
+    managed_quota: int | None = None
+    """CARGOHOLD_MANAGED_QUOTA: bytes a team may store in the managed provider."""
+    part_size: int = 16 * MIB
+    """CARGOHOLD_PART_SIZE: multipart part size; files above it go up in parallel parts."""
+    pack_threshold: int = 4 * MIB
+    """CARGOHOLD_PACK_THRESHOLD: files smaller than this travel and rest in packs (S3)."""
+    pack_size: int = 32 * MIB
+    """CARGOHOLD_PACK_SIZE: the size a pack is closed at."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -40,4 +54,28 @@ class Settings:
             server=env.get("CARGOHOLD_SERVER") or None,
             api_key=env.get("CARGOHOLD_API_KEY") or None,
             jobs=int(env.get("CARGOHOLD_JOBS") or 8),
+            secret_key=env.get("CARGOHOLD_SECRET_KEY") or None,
+            managed_s3=_managed_s3(env),
+            managed_quota=_size(env, "CARGOHOLD_MANAGED_QUOTA", None),
+            part_size=_size(env, "CARGOHOLD_PART_SIZE", 16 * MIB) or 16 * MIB,
+            pack_threshold=_size(env, "CARGOHOLD_PACK_THRESHOLD", 4 * MIB) or 0,
+            pack_size=_size(env, "CARGOHOLD_PACK_SIZE", 32 * MIB) or 32 * MIB,
         )
+
+
+MANAGED_S3 = {
+    "endpoint": "CARGOHOLD_MANAGED_S3_ENDPOINT",
+    "bucket": "CARGOHOLD_MANAGED_S3_BUCKET",
+    "access_key": "CARGOHOLD_MANAGED_S3_ACCESS_KEY",
+    "secret_key": "CARGOHOLD_MANAGED_S3_SECRET_KEY",
+    "region": "CARGOHOLD_MANAGED_S3_REGION",
+}
+
+
+def _managed_s3(env: Mapping[str, str]) -> dict[str, str]:
+    return {key: env[name] for key, name in MANAGED_S3.items() if env.get(name)}
+
+
+def _size(env: Mapping[str, str], name: str, default: int | None) -> int | None:
+    text = env.get(name)
+    return parse_size(text) if text else default

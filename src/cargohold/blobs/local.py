@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -69,6 +71,22 @@ class LocalBlobStore:
     def read_bytes(self, key: str) -> bytes:
         with self.open(key) as f:
             return f.read()
+
+    def read_range(self, key: str, offset: int, length: int) -> bytes:
+        with self.open(key) as f:
+            f.seek(offset)
+            return f.read(length)
+
+    def cleanup_incomplete(self, prefix: str, older_than: float) -> int:
+        """Temp files are not per prefix here: stale ones anywhere in the store go."""
+        cutoff = time.time() - older_than
+        removed = 0
+        for tmp in (self.root / TMP_DIR).glob("*.part"):
+            with contextlib.suppress(FileNotFoundError):
+                if tmp.stat().st_mtime < cutoff:
+                    tmp.unlink()
+                    removed += 1
+        return removed
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)

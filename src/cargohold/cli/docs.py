@@ -68,6 +68,38 @@ SETTINGS: list[tuple[str, str, str]] = [
         "`1` or `true`: print the traceback of errors, as `--debug` does.",
         "unset",
     ),
+    (
+        "CARGOHOLD_SECRET_KEY",
+        "Key that encrypts storage provider secrets in the catalog. Unset: a key generated "
+        "once into `$CARGOHOLD_HOME/secret.key` (mode 0600).",
+        "generated",
+    ),
+    (
+        "CARGOHOLD_MANAGED_S3_BUCKET",
+        "Put the managed provider in this bucket instead of `$CARGOHOLD_HOME/managed`.",
+        "unset (a directory)",
+    ),
+    ("CARGOHOLD_MANAGED_S3_ENDPOINT", "Endpoint URL of the managed bucket.", "AWS"),
+    ("CARGOHOLD_MANAGED_S3_ACCESS_KEY", "Access key of the managed bucket.", "unset"),
+    ("CARGOHOLD_MANAGED_S3_SECRET_KEY", "Secret key of the managed bucket.", "unset"),
+    ("CARGOHOLD_MANAGED_S3_REGION", "Region of the managed bucket.", "`us-east-1`"),
+    (
+        "CARGOHOLD_MANAGED_QUOTA",
+        "Bytes a team may store in the managed provider, e.g. `50G`; a write beyond it is "
+        "refused before any byte is sent.",
+        "unlimited",
+    ),
+    (
+        "CARGOHOLD_PART_SIZE",
+        "Multipart part size on S3; larger files go up in parallel parts.",
+        "`16 MiB`",
+    ),
+    (
+        "CARGOHOLD_PACK_THRESHOLD",
+        "Files smaller than this travel and rest in packs on S3 (`0`: never pack).",
+        "`4 MiB`",
+    ),
+    ("CARGOHOLD_PACK_SIZE", "Size at which a pack is closed.", "`32 MiB`"),
 ]
 """Every ``CARGOHOLD_*`` environment variable: (name, meaning, default)."""
 
