@@ -123,7 +123,7 @@ def test_every_setting_is_documented() -> None:
     found = {
         (name, path.relative_to(ROOT))
         for path, source in source_texts()
-        for name in re.findall(r"CARGOHOLD_[A-Z_]+", source)
+        for name in re.findall(r"CARGOHOLD_[A-Z0-9_]+", source)
     }
     assert found
     for name, path in sorted(found):
