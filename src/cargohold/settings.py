@@ -27,8 +27,8 @@ class Settings:
     secret_key: str | None = field(default=None, repr=False)
     """CARGOHOLD_SECRET_KEY: encrypts provider secrets; else a key file in the home."""
     managed_s3: dict[str, str] = field(default_factory=dict, repr=False)
-    """CARGOHOLD_MANAGED_S3_{ENDPOINT,BUCKET,ACCESS_KEY,SECRET_KEY,REGION}: the managed
-    provider in a bucket instead of $CARGOHOLD_HOME/managed (empty: the directory)."""
+    """The managed provider in a bucket instead of $CARGOHOLD_HOME/managed (empty: the
+    directory), from the variables named in MANAGED_S3."""
     managed_quota: int | None = None
     """CARGOHOLD_MANAGED_QUOTA: bytes a team may store in the managed provider."""
     part_size: int = 16 * MIB
