@@ -32,7 +32,11 @@ The tree::
     ├── IntegrityError                              500
     │   ├── HashMismatch
     │   └── ObjectMissing
+    ├── QuotaExceeded                               413
     ├── StorageError (OSError)                      502
+    │   ├── StorageAccessDenied
+    │   ├── BucketNotFound
+    │   └── StorageUnreachable
     ├── CatalogUnavailable                          503
     └── ConfigurationError                          500
 
@@ -180,6 +184,27 @@ class ObjectMissing(IntegrityError):
 class StorageError(CargoholdError, OSError):
     code = "storage-error"
     status = 502
+
+
+class StorageAccessDenied(StorageError):
+    code = "storage-access-denied"
+    default_hint = "Check the provider's access key and secret key, and the bucket's policy"
+
+
+class BucketNotFound(StorageError):
+    code = "bucket-not-found"
+    default_hint = "Create the bucket first, or correct its name"
+
+
+class StorageUnreachable(StorageError):
+    code = "storage-unreachable"
+    default_hint = "Check the endpoint URL and that the storage server is running"
+
+
+class QuotaExceeded(CargoholdError):
+    code = "quota-exceeded"
+    status = 413
+    default_hint = "Delete datasets you no longer need, or ask the operator for a larger quota"
 
 
 class CatalogUnavailable(CargoholdError):
