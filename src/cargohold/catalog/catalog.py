@@ -22,12 +22,14 @@ from cargohold.catalog.engine import make_engine, migrate
 from cargohold.catalog.schema import (
     datasets,
     objects,
+    packs,
     storage_providers,
     teams,
     version_files,
     versions,
 )
-from cargohold.domain.models import FileEntry, StorageProvider, Team
+from cargohold.domain.models import FileEntry, ObjectLocation, StorageProvider, Team
+from cargohold.domain.packs import PackMember
 from cargohold.errors import (
     CatalogUnavailable,
     NameTaken,
@@ -189,9 +191,98 @@ class CatalogBase:
             }
             for sha, size in sorted(sizes.items())
         ]
-        dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        dialect_insert = self._insert_for()
         for part in chunks(values):
             conn.execute(dialect_insert(objects).on_conflict_do_nothing(), list(part))
+
+    def record_pack(
+        self,
+        team_id: str,
+        provider_id: str,
+        pack_sha256: str,
+        size: int,
+        members: Sequence[PackMember],
+    ) -> None:
+        """Remember a pack that is whole in the provider, and where each member sits in it.
+
+        A member already known (whole, or in another pack) keeps its first location."""
+        stamp = rows.now()
+        dialect_insert = self._insert_for()
+        with self.writing() as conn:
+            conn.execute(
+                dialect_insert(packs)
+                .values(
+                    team_id=team_id,
+                    provider_id=provider_id,
+                    sha256=pack_sha256,
+                    size=size,
+                    members=len(members),
+                    dt_created=stamp,
+                )
+                .on_conflict_do_nothing()
+            )
+            values = [
+                {
+                    "team_id": team_id,
+                    "provider_id": provider_id,
+                    "sha256": m.sha256,
+                    "size": m.length,
+                    "dt_created": stamp,
+                    "pack": pack_sha256,
+                    "pack_offset": m.offset,
+                }
+                for m in members
+            ]
+            for part in chunks(values):
+                conn.execute(dialect_insert(objects).on_conflict_do_nothing(), list(part))
+
+    def known_packs(self, team_id: str, provider_id: str) -> set[str]:
+        query = select(packs.c.sha256).where(
+            packs.c.team_id == team_id, packs.c.provider_id == provider_id
+        )
+        with self.reading() as conn:
+            return set(conn.execute(query).scalars())
+
+    def object_locations(
+        self, team_id: str, provider_id: str, shas: Iterable[str]
+    ) -> dict[str, ObjectLocation]:
+        found: dict[str, ObjectLocation] = {}
+        columns = [objects.c.sha256, objects.c.size, objects.c.pack, objects.c.pack_offset]
+        with self.reading() as conn:
+            for part in chunks(sorted(set(shas))):
+                query = select(*columns).where(
+                    objects.c.team_id == team_id,
+                    objects.c.provider_id == provider_id,
+                    objects.c.sha256.in_(part),
+                )
+                for row in conn.execute(query):
+                    found[row.sha256] = ObjectLocation(
+                        row.sha256, int(row.size), row.pack, row.pack_offset
+                    )
+        return found
+
+    def pack_sizes(self, team_id: str, provider_id: str, shas: Iterable[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        with self.reading() as conn:
+            for part in chunks(sorted(set(shas))):
+                query = select(packs.c.sha256, packs.c.size).where(
+                    packs.c.team_id == team_id,
+                    packs.c.provider_id == provider_id,
+                    packs.c.sha256.in_(part),
+                )
+                found.update({row.sha256: int(row.size) for row in conn.execute(query)})
+        return found
+
+    def usage(self, team_id: str, provider_id: str) -> int:
+        """Bytes of content the team stores in the provider (each content counted once)."""
+        query = select(func.coalesce(func.sum(objects.c.size), 0)).where(
+            objects.c.team_id == team_id, objects.c.provider_id == provider_id
+        )
+        with self.reading() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def _insert_for(self) -> Any:
+        return pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
 
     def _known(self, conn: Connection, team_id: str, provider_id: str, shas: Any) -> set[str]:
         found: set[str] = set()

@@ -132,4 +132,22 @@ objects = Table(
     Column("sha256", String(64), primary_key=True),
     Column("size", BigInteger, nullable=False),
     Column("dt_created", TS, nullable=False),
+    Column("pack", String(64), nullable=True),
+    Column("pack_offset", BigInteger, nullable=True),
+)
+
+packs = Table(
+    "packs",
+    metadata,
+    Column("team_id", String(16), ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "provider_id",
+        String(16),
+        ForeignKey("storage_providers.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("sha256", String(64), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("members", Integer, nullable=False),
+    Column("dt_created", TS, nullable=False),
 )

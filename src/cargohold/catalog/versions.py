@@ -16,8 +16,6 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from cargohold.catalog import rows
 from cargohold.catalog.catalog import (
@@ -199,8 +197,7 @@ class Catalog(DatasetCatalog):
                     name=name,
                 )
             target = self._version_row(conn, dataset_id, version)
-            dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-            statement = dialect_insert(tags).values(
+            statement = self._insert_for()(tags).values(
                 dataset_id=dataset_id,
                 name=name,
                 version_pk=target.pk,

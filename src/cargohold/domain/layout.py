@@ -23,3 +23,15 @@ def dataset_prefix(team_id: str, dataset_id: str) -> str:
 
 def version_prefix(team_id: str, dataset_id: str, version: str) -> str:
     return f"{team_id}/datasets/{dataset_id}/versions/{version}/"
+
+
+def pack_key(team_id: str, pack_sha256: str) -> str:
+    return f"{team_id}/packs/{check_sha256(pack_sha256)}"
+
+
+def pack_index_key(team_id: str, pack_sha256: str) -> str:
+    return pack_key(team_id, pack_sha256) + ".idx"
+
+
+def packs_prefix(team_id: str) -> str:
+    return f"{team_id}/packs/"

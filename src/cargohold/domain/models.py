@@ -89,3 +89,13 @@ class ListedEntry:
     @property
     def is_dir(self) -> bool:
         return self.name.endswith("/")
+
+
+@dataclass(frozen=True)
+class ObjectLocation:
+    """Where a content object sits in a provider: whole, or inside a pack at an offset."""
+
+    sha256: str
+    size: int
+    pack: str | None = None
+    offset: int | None = None

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from cargohold.cache import Materializer
 from cargohold.domain.models import FileEntry
+from cargohold.domain.packs import PackMember, Span, plan_reads
 from cargohold.domain.paths import basename, dir_prefix, relative_to, user_path
 from cargohold.errors import FileNotInVersion, InvalidPath
 from cargohold.services.files import VersionReader
@@ -95,27 +96,75 @@ def get(
     jobs: int | None = None,
 ) -> GetSummary:
     progress = progress or NoProgress()
+    jobs = jobs or services.settings.jobs
     reader = services.objects.reader(ref)  # 'latest' and tags resolve once
-    pinned = reader.version.ref
-    pairs = plan(services, pinned, sources, target)
+    pairs = plan(services, reader.version.ref, sources, target)
     summary = GetSummary(files=len(pairs), bytes=sum(e.size for e, _ in pairs))
-    progress.start("Downloading", len(pairs), summary.bytes)
-    materializer = Materializer()
     by_sha: dict[str, list[tuple[FileEntry, Path]]] = {}
     for entry, dest in pairs:
         by_sha.setdefault(entry.sha256, []).append((entry, dest))
+    need = {sha: g[0][0].size for sha, g in by_sha.items() if services.cache.lookup(sha) is None}
+    progress.start("Downloading", len(need), sum(need.values()))
+    _fetch_all(services, reader, need, summary, jobs, progress)
+    progress.finish()
+    materializer = Materializer()
 
-    def one(group: list[tuple[FileEntry, Path]]) -> None:
-        for entry, dest in group:  # the first fetches into the cache, the rest link to it
+    def place(group: list[tuple[FileEntry, Path]]) -> None:
+        for entry, dest in group:
             method = _place(services, reader, materializer, entry, dest, summary)
             with summary.lock:
                 summary.methods[method] += 1
-            progress.advance(1, entry.size)
 
-    with ThreadPoolExecutor(max_workers=jobs or services.settings.jobs) as pool:
-        list(pool.map(one, by_sha.values()))
-    progress.finish()
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        list(pool.map(place, by_sha.values()))
     return summary
+
+
+def _fetch_all(
+    services: Services,
+    reader: VersionReader,
+    need: dict[str, int],
+    summary: GetSummary,
+    jobs: int,
+    progress: Progress,
+) -> None:
+    """Bring these objects into the cache: whole objects by GET, packed ones by ranged GETs
+    that serve neighbouring members together."""
+    locations = reader.locations(need)
+    by_pack: dict[str, list[PackMember]] = {}
+    whole: list[str] = []
+    for sha, loc in locations.items():
+        if loc.pack is None or loc.offset is None:
+            whole.append(sha)
+        else:
+            by_pack.setdefault(loc.pack, []).append(PackMember(sha, loc.offset, loc.size))
+    sizes = reader.pack_sizes(by_pack)
+    spans = [
+        (pack, span)
+        for pack, members in by_pack.items()
+        for span in plan_reads(members, sizes.get(pack, max(m.end for m in members)))
+    ]
+
+    def fetch_whole(sha: str) -> None:
+        _fetch(services, reader, sha, need[sha])
+        _count(summary, progress, 1, need[sha])
+
+    def fetch_span(item: tuple[str, Span]) -> None:
+        pack, span = item
+        for sha, content in reader.read_span(pack, span).items():
+            services.cache.insert_stream(sha, len(content), [content])
+        _count(summary, progress, len(span.members), sum(m.length for m in span.members))
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        list(pool.map(fetch_whole, whole))
+        list(pool.map(fetch_span, spans))
+
+
+def _count(summary: GetSummary, progress: Progress, objects: int, nbytes: int) -> None:
+    with summary.lock:
+        summary.fetched += objects
+        summary.bytes_fetched += nbytes
+    progress.advance(objects, nbytes)
 
 
 def _place(
@@ -128,11 +177,9 @@ def _place(
 ) -> str:
     for _attempt in range(3):
         cached = services.cache.lookup(entry.sha256)
-        if cached is None:
-            cached = _fetch(services, reader, entry)
-            with summary.lock:
-                summary.fetched += 1
-                summary.bytes_fetched += entry.size
+        if cached is None:  # evicted since it was fetched (a cache smaller than the version)
+            cached = _fetch(services, reader, entry.sha256, entry.size)
+            _count(summary, NoProgress(), 1, entry.size)
         try:
             return materializer.place(cached, dest)
         except FileNotFoundError:
@@ -156,7 +203,13 @@ def _cannot_write(dest: Path, exc: OSError | None = None) -> InvalidPath:
     return InvalidPath(f"Cannot write {dest}: {reason}", path=str(dest))
 
 
-def _fetch(services: Services, reader: VersionReader, entry: FileEntry) -> Path:
-    with reader.open(entry.sha256) as stream:
+def _fetch(services: Services, reader: VersionReader, sha: str, size: int) -> Path:
+    """One object into the cache, verified on the way in."""
+    loc = reader.locations({sha: size})[sha]
+    if loc.pack is not None and loc.offset is not None:
+        span = Span(loc.offset, size, (PackMember(sha, loc.offset, size),))
+        content = reader.read_span(loc.pack, span)[sha]
+        return services.cache.insert_stream(sha, size, [content])
+    with reader.open(sha) as stream:
         chunks = iter(lambda: stream.read(READ_CHUNK), b"")
-        return services.cache.insert_stream(entry.sha256, entry.size, chunks)
+        return services.cache.insert_stream(sha, size, chunks)

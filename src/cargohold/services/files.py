@@ -3,39 +3,79 @@
 from __future__ import annotations
 
 import builtins
+import hashlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
 from cargohold.domain.ids import check_sha256
 from cargohold.domain.listing import list_dir
-from cargohold.domain.models import Dataset, FileEntry, ListedEntry, Version
+from cargohold.domain.models import Dataset, FileEntry, ListedEntry, ObjectLocation, Version
+from cargohold.domain.packs import PackMember, Span
 from cargohold.domain.paths import check_key, dir_prefix, user_path
-from cargohold.errors import VersionCommitted
+from cargohold.errors import HashMismatch, QuotaExceeded, SourcePathError, VersionCommitted
 from cargohold.services.context import Context
 
 
 class VersionWriter:
     """The upload side of one uncommitted version, resolved once and shared by threads.
 
-    `send_*` only puts bytes into the store; `stage` then records, in one catalog
-    transaction, the objects that landed and the files that use them.
+    `send_*` put bytes into the store (a pack is recorded as soon as it is whole); `stage`
+    then records, in one catalog transaction, whole objects that landed and the files.
     """
 
     def __init__(self, ctx: Context, ds: Dataset, version: Version) -> None:
         _writable(version)
         self.ctx, self.ds, self.version = ctx, ds, version
         self.odb = ctx.odb(ds)
+        self.settings = ctx.stores.settings
+        self.team, self.provider = ctx.team.id, ds.storage_provider.id
+
+    def packed(self, size: int) -> bool:
+        """Whether content of this size travels in a pack."""
+        return self.odb.packs_small_files and size < self.settings.pack_threshold
 
     def missing(self, sizes: dict[str, int]) -> set[str]:
-        """Which objects the provider lacks; asks the store only about objects the catalog
-        does not know (found ones, e.g. sent by a run that was killed, are remembered)."""
-        team, provider = self.ctx.team.id, self.ds.storage_provider.id
-        unknown = set(sizes) - self.ctx.catalog.known_objects(team, provider, sizes)
-        found = {sha: sizes[sha] for sha in unknown if self.odb.exists(sha, sizes[sha])}
+        """Which objects the provider lacks. The catalog answers for what it knows; unknown
+        whole objects cost a HEAD each, unknown small ones one LIST of the pack indexes (that
+        heals objects sent by a run killed before it recorded them). Refuses, before any byte
+        is sent, a write that would exceed the managed provider's quota."""
+        catalog = self.ctx.catalog
+        unknown = set(sizes) - catalog.known_objects(self.team, self.provider, sizes)
+        small = {sha for sha in unknown if self.packed(sizes[sha])}
+        large = unknown - small
+        found = {sha: sizes[sha] for sha in large if self.odb.exists(sha, sizes[sha])}
         if found:
-            self.ctx.catalog.record_objects(team, provider, found)
-        return unknown - set(found)
+            catalog.record_objects(self.team, self.provider, found)
+        if small:
+            self._heal_packs()
+            small -= catalog.known_objects(self.team, self.provider, small)
+        missing = (large - set(found)) | small
+        self._check_quota(sum(sizes[sha] for sha in missing))
+        return missing
+
+    def _heal_packs(self) -> None:
+        for pack in self.odb.packs_in_store() - self.ctx.catalog.known_packs(
+            self.team, self.provider
+        ):
+            members = self.odb.pack_index(pack)
+            size = self.odb.pack_size(pack)
+            if size is not None and size >= max((m.end for m in members), default=0):
+                self.ctx.catalog.record_pack(self.team, self.provider, pack, size, members)
+
+    def _check_quota(self, extra: int) -> None:
+        quota = self.settings.managed_quota
+        if not quota or not extra or not self.ds.storage_provider.is_managed:
+            return
+        used = self.ctx.catalog.usage(self.team, self.provider)
+        if used + extra > quota:
+            raise QuotaExceeded(
+                f"This upload needs {extra:,} more bytes in the managed provider: {used:,} of "
+                f"the team's {quota:,} bytes are used",
+                used=used,
+                quota=quota,
+                needed=extra,
+            )
 
     def send_file(self, sha256: str, source: Path) -> int:
         return self.send_stream(sha256, _chunks(source))
@@ -43,6 +83,18 @@ class VersionWriter:
     def send_stream(self, sha256: str, chunks: Iterable[bytes]) -> int:
         """Store one object, verified against its SHA-256; returns the bytes sent."""
         return self.odb.add_stream(check_sha256(sha256), chunks)
+
+    def send_pack(self, files: Sequence[tuple[FileEntry, Path]]) -> int:
+        """Store small files as one pack (each verified as read) and record it."""
+        data = bytearray()
+        members: list[PackMember] = []
+        for entry, source in files:
+            content = _read_verified(entry, source)
+            members.append(PackMember(entry.sha256, len(data), len(content)))
+            data += content
+        pack = self.odb.add_pack(bytes(data), members)
+        self.ctx.catalog.record_pack(self.team, self.provider, pack, len(data), members)
+        return len(data)
 
     def stage(self, entries: Sequence[FileEntry], landed: dict[str, int] | None = None) -> None:
         _check_entries(entries)
@@ -55,9 +107,34 @@ class VersionReader:
     def __init__(self, ctx: Context, ds: Dataset, version: Version) -> None:
         self.ctx, self.ds, self.version = ctx, ds, version
         self.odb = ctx.odb(ds)
+        self.team, self.provider = ctx.team.id, ds.storage_provider.id
+
+    def locations(self, sizes: dict[str, int]) -> dict[str, ObjectLocation]:
+        """Where each object sits; one the catalog does not know is taken to be whole."""
+        known = self.ctx.catalog.object_locations(self.team, self.provider, sizes)
+        return {sha: known.get(sha) or ObjectLocation(sha, size) for sha, size in sizes.items()}
+
+    def pack_sizes(self, packs: Iterable[str]) -> dict[str, int]:
+        return self.ctx.catalog.pack_sizes(self.team, self.provider, packs)
 
     def open(self, sha256: str) -> BinaryIO:
         return self.odb.open(check_sha256(sha256))
+
+    def read_span(self, pack: str, span: Span) -> dict[str, bytes]:
+        """The members a ranged read of a pack serves, each verified against its SHA-256."""
+        blob = self.odb.read_pack_range(pack, span.offset, span.length)
+        found: dict[str, bytes] = {}
+        for m in span.members:
+            content = blob[m.offset - span.offset : m.end - span.offset]
+            if len(content) != m.length or hashlib.sha256(content).hexdigest() != m.sha256:
+                raise HashMismatch(
+                    f"Object {m.sha256} in pack {pack} does not match its SHA-256",
+                    hint="The provider holds damaged data; upload the file again",
+                    object=m.sha256,
+                    pack=pack,
+                )
+            found[m.sha256] = content
+        return found
 
 
 class ObjectService:
@@ -134,6 +211,22 @@ def _check_entries(entries: Sequence[FileEntry]) -> None:
     for e in entries:
         check_key(e.path)
         check_sha256(e.sha256)
+
+
+def _read_verified(entry: FileEntry, source: Path) -> bytes:
+    try:
+        content = source.read_bytes()
+    except OSError as exc:
+        raise SourcePathError(
+            f"Cannot read {source}: {exc.strerror or exc}", path=str(source)
+        ) from None
+    if len(content) != entry.size or hashlib.sha256(content).hexdigest() != entry.sha256:
+        raise HashMismatch(
+            f"{source} changed while it was uploaded",
+            hint="Run the command again once the file has stopped changing",
+            path=str(source),
+        )
+    return content
 
 
 def _chunks(source: Path) -> Iterable[bytes]:

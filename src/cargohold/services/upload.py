@@ -9,7 +9,6 @@ was sent is recorded and is not sent again by the next run.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import mimetypes
 import os
 import time
@@ -196,7 +195,7 @@ def put(
 
 
 class _Stager:
-    """Stages files in batches as their objects land, with the objects' records."""
+    """Stages files in batches as their objects land, with the whole objects' records."""
 
     def __init__(self, writer: VersionWriter) -> None:
         self.writer = writer
@@ -204,9 +203,11 @@ class _Stager:
         self.landed: dict[str, int] = {}
         self.last = time.monotonic()
 
-    def add(self, group: list[FileEntry], sent: int) -> None:
-        self.entries.extend(group)
-        self.landed[group[0].sha256] = sent
+    def add(self, groups: list[list[FileEntry]], whole_sent: int | None) -> None:
+        for group in groups:
+            self.entries.extend(group)
+            if whole_sent is not None:
+                self.landed[group[0].sha256] = whole_sent
 
     def maybe_flush(self) -> None:
         if len(self.entries) >= STAGE_EVERY or time.monotonic() - self.last > STAGE_SECONDS:
@@ -218,6 +219,43 @@ class _Stager:
         self.entries, self.landed, self.last = [], {}, time.monotonic()
 
 
+@dataclass
+class _Task:
+    """One thing to send: a whole object, or a pack of small ones."""
+
+    groups: list[list[FileEntry]]  # files by content; the first of each group is sent
+    packed: bool
+
+    @property
+    def nbytes(self) -> int:
+        return sum(g[0].size for g in self.groups)
+
+
+def _tasks(writer: VersionWriter, by_sha: dict[str, list[FileEntry]]) -> Iterator[_Task]:
+    """Whole objects one by one; small contents gathered, in path order, into packs."""
+    pack: list[list[FileEntry]] = []
+    filled = 0
+    limit = writer.settings.pack_size
+    for group in by_sha.values():
+        if not writer.packed(group[0].size):
+            yield _Task([group], packed=False)
+            continue
+        if pack and filled + group[0].size > limit:
+            yield _Task(pack, packed=True)
+            pack, filled = [], 0
+        pack.append(group)
+        filled += group[0].size
+    if pack:
+        yield _Task(pack, packed=True)
+
+
+def _run(writer: VersionWriter, task: _Task, sources: dict[str, Path]) -> int:
+    if task.packed:
+        return writer.send_pack([(g[0], sources[g[0].sha256]) for g in task.groups])
+    head = task.groups[0][0]
+    return writer.send_file(head.sha256, sources[head.sha256])
+
+
 def _send(
     writer: VersionWriter,
     waiting: list[FileEntry],
@@ -226,30 +264,38 @@ def _send(
     jobs: int,
     progress: Progress,
 ) -> None:
-    """Send each missing object once, at most a few per thread in flight."""
+    """Send each missing content once: a few tasks per thread in flight, and never more
+    pack bytes held in memory than a few packs' worth."""
     by_sha: dict[str, list[FileEntry]] = {}
     for e in waiting:
         by_sha.setdefault(e.sha256, []).append(e)
     progress.start("Uploading", len(by_sha), sum(v[0].size for v in by_sha.values()))
     stager = _Stager(writer)
-    todo = iter(by_sha.items())
+    todo = _tasks(writer, by_sha)
+    budget = max(2, jobs // 2) * writer.settings.pack_size
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        in_flight: dict[Future[int], list[FileEntry]] = {}
+        in_flight: dict[Future[int], _Task] = {}
+        held = 0
         try:
             while True:
-                for sha, group in itertools.islice(todo, jobs * 4 - len(in_flight)):
-                    in_flight[pool.submit(writer.send_file, sha, sources[sha])] = group
+                while len(in_flight) < jobs * 4 and (not in_flight or held < budget):
+                    task = next(todo, None)
+                    if task is None:
+                        break
+                    held += task.nbytes if task.packed else 0
+                    in_flight[pool.submit(_run, writer, task, sources)] = task
                 if not in_flight:
                     break
                 done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                 for fut in done:
-                    group = in_flight.pop(fut)
+                    task = in_flight.pop(fut)
                     sent = fut.result()
-                    stager.add(group, sent)
-                    summary.new_objects += 1
+                    held -= task.nbytes if task.packed else 0
+                    stager.add(task.groups, None if task.packed else sent)
+                    summary.new_objects += len(task.groups)
                     summary.bytes_sent += sent
-                    summary.bytes_skipped += sum(e.size for e in group[1:])
-                    progress.advance(1, sent)
+                    summary.bytes_skipped += sum(e.size for g in task.groups for e in g[1:])
+                    progress.advance(len(task.groups), task.nbytes)
                 stager.maybe_flush()
         finally:
             for fut in in_flight:
