@@ -420,3 +420,40 @@ def test_the_whole_flow_on_a_postgresql_catalog(
 ) -> None:
     monkeypatch.setenv("CARGOHOLD_DATABASE_URL", postgres_url)
     test_versions_files_tags_round_trip(cli, data, tmp_path)
+
+
+def test_a_corrupt_cache_entry_is_evicted_and_fetched_again(
+    cli: Cli, cargohold_home: Path, data: Path, tmp_path: Path
+) -> None:
+    import hashlib
+
+    ds = cli.json("datasets", "create", "--name", "corrupt")["id"]
+    cli.ok("datasets", "versions", "create", "--id", ds, "--source-path", f"{data}/")
+    cli.ok("datasets", "files", "get", "--id", ds, "--target-path", str(tmp_path / "first"))
+    sha = hashlib.sha256(b"hello world\n").hexdigest()
+    cached = cargohold_home / "cache" / "objects" / sha[:2] / sha[2:4] / sha
+    cached.chmod(0o644)
+    cached.write_bytes(b"HELLO WORLD\n")  # same size, other bytes: only a re-hash sees it
+    second = cli.json(
+        "datasets",
+        "files",
+        "get",
+        "--id",
+        ds,
+        "--target-path",
+        str(tmp_path / "second"),
+        "--verify",
+    )
+    assert second["fetchedObjects"] == 1
+    assert (tmp_path / "second" / "hello.txt").read_bytes() == b"hello world\n"
+    cached = cargohold_home / "cache" / "objects" / sha[:2] / sha[2:4] / sha
+    cached.chmod(0o644)
+    cached.write_bytes(b"short")  # a wrong size is caught without --verify
+    third = cli.json(
+        "datasets", "files", "get", "--id", ds, "--target-path", str(tmp_path / "third")
+    )
+    assert third["fetchedObjects"] == 1
+    assert (tmp_path / "third" / "hello.txt").read_bytes() == b"hello world\n"
+    cached.chmod(0o644)
+    cached.write_bytes(b"HELLO WORLD\n")
+    assert cli.json("cache", "verify")["removed"] == 1

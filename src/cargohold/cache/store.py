@@ -288,6 +288,14 @@ class Cache:
             if self.root.exists():
                 self._index.drop(sha256)
 
+    def verify_all(self) -> PruneResult:
+        """Re-hash every entry; corrupt ones are evicted (and fetched again when next read)."""
+        removed = freed = 0
+        for sha256, size, _used in list(_scan(self.root)):
+            if not self.verify(sha256):
+                removed, freed = removed + 1, freed + size
+        return PruneResult(removed=removed, freed=freed)
+
     def status(self) -> CacheStatus:
         """Entries and bytes, after making the index match the files."""
         if not self.root.exists():

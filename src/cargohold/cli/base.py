@@ -202,6 +202,16 @@ def bool_value_option(*names: str, default: bool, help_text: str) -> Callable[[F
     )
 
 
+def jobs_option() -> Callable[[F], F]:
+    return click.option(
+        "--jobs",
+        "-j",
+        type=click.IntRange(1, 256),
+        default=None,
+        help="Parallel transfers (default: CARGOHOLD_JOBS, else 8).",
+    )
+
+
 def emit(json_output: bool, payload: Any, message: str) -> None:
     """Print the object as JSON for scripts, or Gradient's one-line message for people."""
     if json_output:

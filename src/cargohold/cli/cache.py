@@ -44,3 +44,10 @@ def prune(target: str | None, json_output: bool, **_: object) -> None:
         {"removed": result.removed, "freed": result.freed},
         f"Removed {result.removed} entries, freed {human_size(result.freed)}",
     )
+
+
+@command(cache, "verify", help="Re-hash every cached file; corrupt ones are evicted")
+def verify(json_output: bool, **_: object) -> None:
+    result = services().cache.verify_all()
+    message = f"Evicted {result.removed} corrupt entries ({human_size(result.freed)})"
+    emit(json_output, {"removed": result.removed, "freed": result.freed}, message)

@@ -11,6 +11,7 @@ from cargohold.cli.base import (
     bool_value_option,
     command,
     emit,
+    jobs_option,
     services,
     source_paths_option,
     target_path_option,
@@ -47,17 +48,20 @@ def list_files(ref: str, path: str | None, recursive: bool, json_output: bool, *
 @click.option("--id", "ref", required=True, help="DATASET:VERSION, DATASET:TAG or DATASET:latest")
 @source_paths_option("File or directory in the version (repeatable; default: everything).")
 @target_path_option("Local directory.", required=True)
+@jobs_option()
+@click.option("--verify", is_flag=True, help="Re-hash cached files before using them.")
 def get(
     ref: str,
     source_paths: tuple[str, ...],
     target_path: str,
+    jobs: int | None,
+    verify: bool,
     json_output: bool,
     **_: object,
 ) -> None:
     svc = services()
-    summary = download.get(
-        svc, ref, Path(target_path), source_paths, progress=make_progress(not json_output)
-    )
+    progress = make_progress(not json_output)
+    summary = download.get(svc, ref, Path(target_path), source_paths, progress, jobs, verify)
     if json_output:
         echo_json(summary.to_json())
     else:
@@ -71,11 +75,17 @@ def get(
     required=True,
 )
 @target_path_option("Directory inside the version (default: the root).")
+@jobs_option()
 def put(
-    ref: str, source_paths: tuple[str, ...], target_path: str | None, json_output: bool, **_: object
+    ref: str,
+    source_paths: tuple[str, ...],
+    target_path: str | None,
+    jobs: int | None,
+    json_output: bool,
+    **_: object,
 ) -> None:
     progress = make_progress(not json_output)
-    summary = upload.put(services(), version_id(ref), source_paths, target_path, progress)
+    summary = upload.put(services(), version_id(ref), source_paths, target_path, progress, jobs)
     if json_output:
         echo_json(summary.to_json())
     else:

@@ -10,6 +10,7 @@ from cargohold.cli.base import (
     bool_value_option,
     command,
     emit,
+    jobs_option,
     services,
     source_paths_option,
     version_id,
@@ -71,26 +72,34 @@ def details(ref: str, json_output: bool, **_: object) -> None:
 @click.option("--message", help="Message of the version.")
 @source_paths_option("File or directory to upload (repeatable); the version is then committed.")
 @click.option("--parent", help="Start with the files of this version (REF), e.g. DATASET:latest.")
+@jobs_option()
 def create(
     dataset_id: str,
     message: str | None,
     source_paths: tuple[str, ...],
     parent: str | None,
+    jobs: int | None,
     json_output: bool,
     **_: object,
 ) -> None:
     svc = services()
+    jobs = jobs or svc.settings.jobs
     svc.datasets.get(bare_id(dataset_id))
     prepared = None
     if source_paths:  # every source is read before the version exists
         progress = make_progress(not json_output)
-        prepared = upload.prepare(source_paths, None, svc.settings.jobs, progress)
+        prepared = upload.prepare(source_paths, None, jobs, progress)
     v = svc.versions.create(dataset_id, message, parent=parent)
     if not json_output:
         click.echo(f"Created dataset version: {v.ref}")
     if prepared is not None:
         summary = upload.put(
-            svc, v.ref, source_paths, progress=make_progress(not json_output), prepared=prepared
+            svc,
+            v.ref,
+            source_paths,
+            progress=make_progress(not json_output),
+            jobs=jobs,
+            prepared=prepared,
         )
         if not json_output:
             echo_put_summary(summary)

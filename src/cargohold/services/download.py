@@ -94,7 +94,10 @@ def get(
     sources: Sequence[str] = (),
     progress: Progress | None = None,
     jobs: int | None = None,
+    verify: bool = False,
 ) -> GetSummary:
+    """Materialize files of `ref` under `target`; with `verify`, cache entries are re-hashed
+    first (a corrupt one is evicted and fetched again; a wrong size always is)."""
     progress = progress or NoProgress()
     jobs = jobs or services.settings.jobs
     reader = services.objects.reader(ref)  # 'latest' and tags resolve once
@@ -103,7 +106,11 @@ def get(
     by_sha: dict[str, list[tuple[FileEntry, Path]]] = {}
     for entry, dest in pairs:
         by_sha.setdefault(entry.sha256, []).append((entry, dest))
-    need = {sha: g[0][0].size for sha, g in by_sha.items() if services.cache.lookup(sha) is None}
+    need = {
+        sha: g[0][0].size
+        for sha, g in by_sha.items()
+        if not _usable(services, sha, g[0][0].size, verify)
+    }
     progress.start("Downloading", len(need), sum(need.values()))
     _fetch_all(services, reader, need, summary, jobs, progress)
     progress.finish()
@@ -118,6 +125,16 @@ def get(
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         list(pool.map(place, by_sha.values()))
     return summary
+
+
+def _usable(services: Services, sha: str, size: int, verify: bool) -> bool:
+    path = services.cache.lookup(sha)
+    if path is None:
+        return False
+    if path.stat().st_size != size or (verify and not services.cache.verify(sha)):
+        services.cache.evict(sha)
+        return False
+    return True
 
 
 def _fetch_all(
