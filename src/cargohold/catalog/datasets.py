@@ -11,7 +11,7 @@ from cargohold.catalog import rows
 from cargohold.catalog.catalog import CatalogBase, dataset_of
 from cargohold.catalog.schema import datasets, storage_providers
 from cargohold.domain.ids import is_dataset_id
-from cargohold.domain.models import Dataset
+from cargohold.domain.models import Dataset, StorageProvider
 from cargohold.errors import DatasetNotFound, NameTaken, ProviderInUse
 
 
@@ -88,6 +88,37 @@ class DatasetCatalog(CatalogBase):
             ds = self._dataset(conn, team_id, key)
             conn.execute(delete(datasets).where(datasets.c.id == ds.id))
         return ds
+
+    def update_provider(
+        self,
+        team_id: str,
+        provider_id: str,
+        *,
+        name: str | None = None,
+        config: dict[str, Any] | None = None,
+    ) -> StorageProvider:
+        """Rename a provider and/or replace its config (None leaves a field as it is)."""
+        values: dict[str, Any] = {}
+        if name is not None:
+            values["name"] = name
+        if config is not None:
+            values["config"] = config
+        try:
+            with self.writing() as conn:
+                self._provider(conn, team_id, provider_id)
+                if values:
+                    conn.execute(
+                        update(storage_providers)
+                        .where(storage_providers.c.id == provider_id)
+                        .values(dt_modified=rows.now(), **values)
+                    )
+        except SqlIntegrityError:
+            raise NameTaken(
+                f"A storage provider named {name!r} already exists",
+                hint="Storage provider names are unique in a team; choose another name",
+                name=name,
+            ) from None
+        return self.get_provider(team_id, provider_id)
 
     def delete_provider(self, team_id: str, provider_id: str) -> None:
         with self.writing() as conn:

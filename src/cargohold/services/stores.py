@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from cargohold.blobs import BlobStore, LocalBlobStore
 from cargohold.domain.models import StorageProvider
 from cargohold.errors import ConfigurationError
+from cargohold.services.crypto import SecretBox
 from cargohold.settings import Settings
 
 
 class StoreRegistry:
-    """Opens (once) the byte store of each provider."""
+    """Opens (once) the byte store of each provider; the only place secrets are decrypted."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.secrets = SecretBox(settings.secret_key, settings.home)
         self._open: dict[str, BlobStore] = {}
 
     def for_provider(self, provider: StorageProvider) -> BlobStore:
@@ -22,10 +26,37 @@ class StoreRegistry:
             self._open[provider.id] = store
         return store
 
+    def forget(self, provider_id: str) -> None:
+        """Drop an open store (its provider changed or went away)."""
+        self._open.pop(provider_id, None)
+
+    def open_s3(self, config: dict[str, Any]) -> BlobStore:
+        """A store for a Gradient-shaped S3 config whose secret is in clear."""
+        from cargohold.blobs.s3 import S3BlobStore
+
+        store: BlobStore = S3BlobStore.from_config(config)
+        return store
+
     def _make(self, provider: StorageProvider) -> BlobStore:
-        if provider.is_managed and provider.type == "local":
-            return LocalBlobStore(self.settings.managed_dir)
+        if provider.is_managed:
+            return self._managed()
+        if provider.type == "s3":
+            return self.open_s3(self.secrets.unseal(provider))
         raise ConfigurationError(
-            f"Storage provider type {provider.type!r} is not supported yet",
+            f"Storage provider type {provider.type!r} is not supported",
             storageProviderId=provider.id,
         )
+
+    def _managed(self) -> BlobStore:
+        """The operator's bucket (CARGOHOLD_MANAGED_S3_*), else the managed directory."""
+        s3 = self.settings.managed_s3
+        if not s3.get("bucket"):
+            return LocalBlobStore(self.settings.managed_dir)
+        config = {
+            "bucket": s3["bucket"],
+            "accessKey": s3.get("access_key", ""),
+            "secretAccessKey": s3.get("secret_key", ""),
+            "endpoint": s3.get("endpoint", ""),
+            "region": s3.get("region", ""),
+        }
+        return self.open_s3({k: v for k, v in config.items() if v})
