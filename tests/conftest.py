@@ -5,6 +5,11 @@ PostgreSQL is a real server started by ``scripts/test``, which exports its URL a
 named after it, dropped afterwards. Without the server, such tests are skipped locally and fail
 under ``CI=true``: CI must never pass by skipping them.
 
+SeaweedFS (S3) is started the same way (``scripts/_seaweedfs.sh``), exported as
+``CARGOHOLD_TEST_S3_*``. ``s3_server`` describes it (and can stop and restart it for fault
+tests), ``s3_bucket`` is a fresh bucket named after the test, emptied and deleted afterwards,
+and ``s3_config`` is a provider config in Gradient's shape for that bucket.
+
 This module imports nothing from ``cargohold``.
 """
 
@@ -12,9 +17,13 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
+import subprocess
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -22,6 +31,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 POSTGRES_URL_ENV = "CARGOHOLD_TEST_POSTGRES_URL"
+S3_ENV = "CARGOHOLD_TEST_S3_"
+MAX_BUCKET_NAME_LENGTH = 63
 MAX_IDENTIFIER_LENGTH = 63  # PostgreSQL's NAMEDATALEN - 1
 CARGOHOLD_ENV_TO_CLEAR = (
     "CARGOHOLD_CACHE_DIR",
@@ -120,3 +131,116 @@ def cargohold_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in CARGOHOLD_ENV_TO_CLEAR:
         monkeypatch.delenv(name, raising=False)
     return home
+
+
+# --- S3 (SeaweedFS) ---------------------------------------------------------------------------
+
+
+@dataclass
+class S3Server:
+    """The S3 server ``scripts/test`` started; ``stop``/``start`` are for fault tests (the
+    server keeps its ports, keys and data across them)."""
+
+    endpoint: str
+    access_key: str
+    secret_key: str
+    data_dir: str
+    start_command: str
+    stop_command: str
+
+    def __repr__(self) -> str:
+        return f"S3Server(endpoint={self.endpoint!r})"
+
+    def stop(self) -> None:
+        """Kill the server at once (as a crash would)."""
+        subprocess.run(shlex.split(self.stop_command), check=True, timeout=30)
+
+    def start(self) -> None:
+        """Start it again and wait until a signed round-trip works."""
+        subprocess.run(
+            shlex.split(self.start_command), check=True, timeout=90, stdout=subprocess.DEVNULL
+        )
+
+    def client(self) -> Any:
+        """A boto3 client with the server's keys, unaffected by any ``AWS_*`` setting."""
+        return s3_client(self.endpoint, self.access_key, self.secret_key)
+
+
+def s3_client(endpoint: str, access_key: str, secret_key: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    with pytest.MonkeyPatch.context() as mp:
+        for name in [n for n in os.environ if n.startswith("AWS_")]:
+            mp.delenv(name)
+        mp.setenv("AWS_CONFIG_FILE", os.devnull)
+        mp.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+        return boto3.session.Session().client(
+            "s3",
+            endpoint_url=endpoint,
+            aws_access_key_id=access_key,
+            aws_secret_access_key=secret_key,
+            region_name="us-east-1",
+            config=Config(
+                s3={"addressing_style": "path"},
+                retries={"mode": "standard", "max_attempts": 3},
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+            ),
+        )
+
+
+def bucket_name_for(test_name: str) -> str:
+    """``test-bucket-<test>-<hex>``: a valid S3 bucket name of at most 63 characters, unique
+    per call (SeaweedFS refuses short names, hence the long prefix)."""
+    prefix, suffix = "test-bucket-", uuid.uuid4().hex[:8]
+    stem = re.sub(r"[^a-z0-9]+", "-", test_name.lower()).strip("-") or "test"
+    stem = stem[: MAX_BUCKET_NAME_LENGTH - len(prefix) - len(suffix) - 1].strip("-")
+    return f"{prefix}{stem}-{suffix}" if stem else f"{prefix}{suffix}"
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> S3Server:
+    names = ("ENDPOINT", "ACCESS_KEY", "SECRET_KEY", "DIR", "START", "STOP")
+    values = {name: os.environ.get(S3_ENV + name, "") for name in names}
+    missing = [S3_ENV + name for name, value in values.items() if not value]
+    if not missing:
+        return S3Server(*values.values())
+    message = f"{', '.join(missing)} not set: run scripts/test, which starts SeaweedFS"
+    if running_on_ci():
+        pytest.fail(f"{message} (CI is set, so a missing server is a failure)", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture
+def s3_bucket(request: pytest.FixtureRequest, s3_server: S3Server) -> Iterator[str]:
+    """A fresh, empty bucket for this test alone; emptied and deleted after it."""
+    client = s3_server.client()
+    name = bucket_name_for(request.node.name)
+    client.create_bucket(Bucket=name)
+    yield name
+    _delete_bucket(client, name)
+
+
+def _delete_bucket(client: Any, bucket: str) -> None:
+    for page in client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket):
+        for upload in page.get("Uploads", []):
+            client.abort_multipart_upload(
+                Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+            )
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+        if keys:
+            client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+    client.delete_bucket(Bucket=bucket)
+
+
+@pytest.fixture
+def s3_config(s3_server: S3Server, s3_bucket: str) -> dict[str, str]:
+    """A storage provider config in Gradient's shape for this test's bucket."""
+    return {
+        "bucket": s3_bucket,
+        "accessKey": s3_server.access_key,
+        "secretAccessKey": s3_server.secret_key,
+        "endpoint": s3_server.endpoint,
+    }

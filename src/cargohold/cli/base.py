@@ -89,7 +89,8 @@ def _write_options_file(cmd: click.Command, ctx: click.Context, target: str) -> 
     skip = {"options_file", "create_options_file", "api_key", "json_output", "debug"}
     data: dict[str, Any] = {}
     for param in cmd.params:
-        if isinstance(param, click.Option) and param.name not in skip:
+        secret = "secret" in (param.name or "").lower()  # never written to disk in clear
+        if isinstance(param, click.Option) and param.name not in skip and not secret:
             data[param.opts[0].lstrip("-")] = _plain(ctx.params.get(param.name or ""))
     Path(target).write_text(yaml.safe_dump(data, sort_keys=False))
     click.echo(f"Options file written: {target}")

@@ -109,8 +109,9 @@ def is_sealed(value: Any) -> bool:
 
 
 def derive_key(text: str) -> bytes:
-    """A Fernet key from any string: its SHA-256, urlsafe base64."""
-    return base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest())
+    """A Fernet key from any string (surrounding whitespace ignored): its SHA-256, urlsafe
+    base64."""
+    return base64.urlsafe_b64encode(hashlib.sha256(text.strip().encode()).digest())
 
 
 def read_key_file(path: Path, *, create: bool) -> str | None:

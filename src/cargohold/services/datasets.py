@@ -1,30 +1,14 @@
-"""Use cases for storage providers and datasets."""
+"""Use cases for datasets."""
 
 from __future__ import annotations
 
 from cargohold.domain.ids import new_dataset_id
 from cargohold.domain.layout import dataset_prefix
-from cargohold.domain.models import Dataset, StorageProvider
+from cargohold.domain.models import Dataset
 from cargohold.domain.refs import check_dataset_name
-from cargohold.errors import ConfigurationError, InvalidReference
+from cargohold.errors import InvalidReference
 from cargohold.services.context import Context
-
-
-class StorageProviderService:
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
-
-    def list(self) -> list[StorageProvider]:
-        return self.ctx.catalog.list_providers(self.ctx.team.id)
-
-    def get(self, provider_id: str) -> StorageProvider:
-        return self.ctx.catalog.get_provider(self.ctx.team.id, provider_id)
-
-    def managed(self) -> StorageProvider:
-        found = self.ctx.catalog.managed_provider(self.ctx.team.id)
-        if found is None:
-            raise ConfigurationError("This team has no managed storage provider")
-        return found
+from cargohold.services.providers import StorageProviderService
 
 
 class DatasetService:
@@ -60,9 +44,12 @@ class DatasetService:
         )
 
     def delete(self, key: str) -> Dataset:
+        """Forget the dataset, then remove its manifests (content objects stay for other
+        versions and datasets that share them). The store is opened first, so a provider that
+        cannot be reached fails the command before anything is forgotten."""
         ds = self.get(key)
-        gone = self.ctx.catalog.delete_dataset(self.ctx.team.id, ds.id)
         store = self.ctx.store(ds)
+        gone = self.ctx.catalog.delete_dataset(self.ctx.team.id, ds.id)
         for stale in list(store.list(dataset_prefix(self.ctx.team.id, ds.id))):
             store.delete(stale)
         return gone

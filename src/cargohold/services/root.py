@@ -11,8 +11,9 @@ from cargohold.domain.ids import new_provider_id, new_team_id
 from cargohold.domain.models import MANAGED_PROVIDER_NAME, StorageProvider, Team
 from cargohold.errors import NameTaken
 from cargohold.services.context import Context
-from cargohold.services.datasets import DatasetService, StorageProviderService
+from cargohold.services.datasets import DatasetService
 from cargohold.services.files import FileService, ObjectService
+from cargohold.services.providers import StorageProviderService
 from cargohold.services.stores import StoreRegistry
 from cargohold.services.versions import TagService, VersionService
 from cargohold.settings import Settings

@@ -28,13 +28,15 @@ class StoreRegistry:
 
     def forget(self, provider_id: str) -> None:
         """Drop an open store (its provider changed or went away)."""
-        self._open.pop(provider_id, None)
+        close_store(self._open.pop(provider_id, None))
 
-    def open_s3(self, config: dict[str, Any]) -> BlobStore:
-        """A store for a Gradient-shaped S3 config whose secret is in clear."""
+    def open_s3(self, config: dict[str, Any], **options: Any) -> BlobStore:
+        """A store for a Gradient-shaped S3 config whose secret is in clear; `options` go to
+        the S3 store (timeouts, attempts)."""
         from cargohold.blobs.s3 import S3BlobStore
 
-        store: BlobStore = S3BlobStore.from_config(config)
+        settings = {"part_size": self.settings.part_size, "max_concurrency": self.settings.jobs}
+        store: BlobStore = S3BlobStore.from_config(config, **{**settings, **options})
         return store
 
     def _make(self, provider: StorageProvider) -> BlobStore:
@@ -48,7 +50,8 @@ class StoreRegistry:
         )
 
     def _managed(self) -> BlobStore:
-        """The operator's bucket (CARGOHOLD_MANAGED_S3_*), else the managed directory."""
+        """The operator's bucket (CARGOHOLD_MANAGED_S3_BUCKET and its siblings), else the
+        managed directory."""
         s3 = self.settings.managed_s3
         if not s3.get("bucket"):
             return LocalBlobStore(self.settings.managed_dir)
@@ -60,3 +63,10 @@ class StoreRegistry:
             "region": s3.get("region", ""),
         }
         return self.open_s3({k: v for k, v in config.items() if v})
+
+
+def close_store(store: object) -> None:
+    """Release what a store holds (an S3 store's thread pool); stores without it are fine."""
+    close = getattr(store, "close", None)
+    if callable(close):
+        close()

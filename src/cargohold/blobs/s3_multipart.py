@@ -1,0 +1,346 @@
+"""Multipart uploads: parallel parts, bounded memory, resume, verification, cleanup.
+
+A part is read (in order, by the caller's thread, which also feeds the whole object's SHA-256)
+only after it got one of the store's *slots*; an upload worker gives the slot back when the
+part is sent. So the bytes held in memory never exceed ``slots * part_size`` however large the
+file and however many uploads share the store.
+
+Resume: before starting, the unfinished uploads of the same key are listed. The newest one is
+continued: a part already there whose ETag is the MD5 of the local part is not sent again. The
+others are aborted. A failed upload is left in place for the next attempt to continue
+(``cleanup_incomplete`` removes what nobody came back for); a source that changed is aborted.
+
+Checksums (SeaweedFS 4.48, checked by hand): ``Content-MD5`` and ``x-amz-checksum-sha256`` are
+both verified on PutObject and UploadPart (``BadDigest`` on a mismatch), and multipart uploads
+created with ``ChecksumAlgorithm=SHA256`` complete with a COMPOSITE checksum, as on AWS.
+ListParts there returns no per-part checksum, so the local one is sent at completion. Servers
+that refuse the SHA-256 header get ``Content-MD5`` alone (``Checksums.sha256 = False``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import threading
+from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from cargohold.blobs.s3_errors import Requests, s3_code
+from cargohold.errors import CargoholdError, HashMismatch, StorageError
+
+MIN_PART_SIZE = 5 * 1024 * 1024
+MAX_PARTS = 10_000
+CHECKSUM_REFUSED = frozenset({"InvalidArgument", "InvalidRequest", "NotImplemented"})
+
+
+@dataclass
+class Checksums:
+    """What the server accepts; flips to MD5 only when it refuses the SHA-256 header."""
+
+    sha256: bool = True
+
+    def headers(self, data: bytes) -> dict[str, str]:
+        found = {"ContentMD5": b64(hashlib.md5(data).digest())}
+        if self.sha256:
+            found["ChecksumSHA256"] = b64(hashlib.sha256(data).digest())
+        return found
+
+    def refused(self, exc: CargoholdError) -> bool:
+        """True (and remember it) when `exc` says the server does not take SHA-256 headers."""
+        if self.sha256 and s3_code(exc) in CHECKSUM_REFUSED and "checksum" in str(exc).lower():
+            self.sha256 = False
+            return True
+        return False
+
+
+@dataclass(frozen=True)
+class Part:
+    number: int
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Sent:
+    number: int
+    etag: str
+    sha256: str | None
+
+
+def b64(digest: bytes) -> str:
+    return base64.b64encode(digest).decode("ascii")
+
+
+def part_size_for(total: int, part_size: int) -> int:
+    """`part_size`, grown in whole MiB when the object would need more than 10,000 parts."""
+    if total <= part_size * MAX_PARTS:
+        return part_size
+    mib = 1024 * 1024
+    return -(-total // (MAX_PARTS * mib)) * mib
+
+
+def file_parts(fd: int, total: int, part_size: int) -> Iterator[Part]:
+    """Parts of an open file, each read at its offset; a short read means it shrank."""
+    for number, offset in enumerate(range(0, total, part_size), start=1):
+        length = min(part_size, total - offset)
+        chunks: list[bytes] = []
+        got = 0
+        while got < length and (block := os.pread(fd, length - got, offset + got)):
+            chunks.append(block)
+            got += len(block)
+        if got != length:
+            raise HashMismatch(
+                "The source file shrank while it was uploaded",
+                hint="Run the command again once the file no longer changes",
+            )
+        yield Part(number, b"".join(chunks))
+
+
+def stream_parts(chunks: Iterable[bytes], part_size: int) -> Iterator[Part]:
+    """Chunks of any size regrouped into parts of exactly `part_size` (the last one shorter,
+    never empty)."""
+    buffer = bytearray()
+    number = 0
+    for chunk in chunks:
+        buffer += chunk
+        while len(buffer) >= part_size:
+            number += 1
+            yield Part(number, bytes(buffer[:part_size]))
+            del buffer[:part_size]
+    if buffer:
+        yield Part(number + 1, bytes(buffer))
+
+
+@dataclass
+class _Upload:
+    """One multipart upload in progress."""
+
+    key: str
+    upload_id: str
+    known: dict[int, tuple[str, int]]  # parts already there: number -> (MD5 hex, size)
+    part_sha: bool  # send x-amz-checksum-sha256 with each part
+    failed: threading.Event = field(default_factory=threading.Event)
+
+
+class Multipart:
+    """Runs multipart uploads for one store: its requests, worker pool and memory slots."""
+
+    def __init__(
+        self,
+        requests: Requests,
+        pool: ThreadPoolExecutor,
+        slots: threading.BoundedSemaphore,
+        checksums: Checksums,
+    ) -> None:
+        self.requests = requests
+        self.pool = pool
+        self.slots = slots
+        self.checksums = checksums
+
+    def upload(self, key: str, parts: Iterator[Part], sha256: str | None) -> int:
+        """Send `parts` (resuming an unfinished upload of `key`), verify, complete."""
+        upload = self._resume_or_create(key)
+        digest = hashlib.sha256() if sha256 is not None else None
+        try:
+            sent, total = self._send_all(upload, parts, digest)
+        except HashMismatch:
+            self._abort(key, upload.upload_id)
+            raise
+        if digest is not None and digest.hexdigest() != sha256:
+            self._abort(key, upload.upload_id)
+            raise HashMismatch(
+                f"Content of {key} changed while it was uploaded (SHA-256 mismatch)",
+                hint="The source changed during the upload; run the command again",
+                key=key,
+            )
+        self._complete(upload, sent, total)
+        return total
+
+    # -- sending ------------------------------------------------------------------------
+
+    def _send_all(
+        self, upload: _Upload, parts: Iterator[Part], digest: Any
+    ) -> tuple[list[Sent], int]:
+        futures: list[Future[Sent]] = []
+        total = 0
+        try:
+            while not upload.failed.is_set():
+                part = self._next_part(parts)
+                if part is None:
+                    break
+                total += len(part.data)
+                if digest is not None:
+                    digest.update(part.data)
+                futures.append(self._submit(upload, part))
+        finally:
+            wait(futures, return_when=FIRST_EXCEPTION)
+            for job in futures:
+                job.cancel()
+            wait(futures)
+        for job in futures:
+            if not job.cancelled() and (exc := job.exception()) is not None:
+                raise exc
+        return [job.result() for job in futures], total
+
+    def _next_part(self, parts: Iterator[Part]) -> Part | None:
+        """The next part, read only once a slot is free; the slot goes with the part."""
+        self.slots.acquire()
+        try:
+            part = next(parts, None)
+        except BaseException:
+            self.slots.release()
+            raise
+        if part is None:
+            self.slots.release()
+        return part
+
+    def _submit(self, upload: _Upload, part: Part) -> Future[Sent]:
+        def done(job: Future[Sent]) -> None:
+            self.slots.release()  # sent, failed or cancelled: the part's bytes are free
+            if job.cancelled() or job.exception() is not None:
+                upload.failed.set()
+
+        try:
+            job = self.pool.submit(self._send_part, upload, part)
+        except BaseException:
+            self.slots.release()
+            raise
+        job.add_done_callback(done)
+        return job
+
+    def _send_part(self, upload: _Upload, part: Part) -> Sent:
+        md5 = hashlib.md5(part.data)
+        sha = b64(hashlib.sha256(part.data).digest()) if self.checksums.sha256 else None
+        if upload.known.get(part.number) == (md5.hexdigest(), len(part.data)):
+            return Sent(part.number, f'"{md5.hexdigest()}"', sha)
+        params: dict[str, Any] = {
+            "UploadId": upload.upload_id,
+            "PartNumber": part.number,
+            "Body": part.data,
+            "ContentMD5": b64(md5.digest()),
+        }
+        if sha is not None and upload.part_sha:
+            try:
+                return Sent(
+                    part.number, self._put_part(upload.key, ChecksumSHA256=sha, **params), sha
+                )
+            except StorageError as exc:
+                # An upload begun without SHA-256 (by another client) refuses part checksums.
+                if s3_code(exc) not in CHECKSUM_REFUSED:
+                    raise
+                upload.part_sha = False
+        return Sent(part.number, self._put_part(upload.key, **params), sha)
+
+    def _put_part(self, key: str, **params: Any) -> str:
+        answer = self.requests.retrying(lambda: self.requests("upload_part", key, **params), key)
+        return str(answer["ETag"])
+
+    # -- begin, end ---------------------------------------------------------------------
+
+    def _resume_or_create(self, key: str) -> _Upload:
+        """The newest unfinished upload of `key` (the others are aborted), or a new one."""
+        found = [u for u in self.unfinished(key) if u["Key"] == key]
+        # Newest first; listings give one-second times, and same-key uploads in the order
+        # they began, so among equal times the later entry is the newer one.
+        order = sorted(enumerate(found), key=lambda iu: (iu[1]["Initiated"], iu[0]), reverse=True)
+        uploads = [u for _, u in order]
+        for stale in uploads[1:]:
+            self._abort(key, stale["UploadId"])
+        if not uploads:
+            return _Upload(key, self._create(key), {}, self.checksums.sha256)
+        newest = uploads[0]
+        # AWS lists the upload's checksum algorithm; SeaweedFS lists none (None: try SHA-256).
+        algorithm = newest.get("ChecksumAlgorithm")
+        part_sha = self.checksums.sha256 and algorithm in (None, "SHA256")
+        known = self._parts_of(key, newest["UploadId"])
+        return _Upload(key, newest["UploadId"], known, part_sha)
+
+    def _create(self, key: str) -> str:
+        if self.checksums.sha256:
+            try:
+                answer = self.requests("create_multipart_upload", key, ChecksumAlgorithm="SHA256")
+                return str(answer["UploadId"])
+            except StorageError as exc:
+                if not self.checksums.refused(exc):
+                    raise
+        return str(self.requests("create_multipart_upload", key)["UploadId"])
+
+    def _parts_of(self, key: str, upload_id: str) -> dict[int, tuple[str, int]]:
+        found: dict[int, tuple[str, int]] = {}
+        marker = 0
+        while True:
+            page = self.requests(
+                "list_parts", key, UploadId=upload_id, PartNumberMarker=marker, MaxParts=1000
+            )
+            for part in page.get("Parts", []):
+                found[int(part["PartNumber"])] = (str(part["ETag"]).strip('"'), int(part["Size"]))
+            if not page.get("IsTruncated"):
+                return found
+            marker = int(page["NextPartNumberMarker"])
+
+    def _complete(self, upload: _Upload, sent: list[Sent], total: int) -> None:
+        """Complete with the parts' SHA-256 (an upload begun with SHA-256 needs them), or
+        without when the server refuses them (an upload begun without)."""
+        ordered = sorted(sent, key=lambda s: s.number)
+        plain: list[dict[str, Any]] = [{"PartNumber": s.number, "ETag": s.etag} for s in ordered]
+        tries = [plain]
+        if all(s.sha256 is not None for s in ordered):
+            tries.insert(
+                0, [{**p, "ChecksumSHA256": s.sha256} for p, s in zip(plain, ordered, strict=True)]
+            )
+        for number, listed in enumerate(tries, start=1):
+            try:
+                self.requests(
+                    "complete_multipart_upload",
+                    upload.key,
+                    UploadId=upload.upload_id,
+                    MultipartUpload={"Parts": listed},
+                )
+                return
+            except StorageError as exc:
+                code = s3_code(exc)
+                if code in CHECKSUM_REFUSED and number < len(tries):
+                    continue
+                if code == "NoSuchUpload" and self._whole(upload.key, total):
+                    return  # another writer of the same key (same content) completed it
+                raise
+
+    def _whole(self, key: str, total: int) -> bool:
+        try:
+            return int(self.requests("head_object", key)["ContentLength"]) == total
+        except CargoholdError:
+            return False
+
+    def _abort(self, key: str, upload_id: str) -> None:
+        try:
+            self.requests("abort_multipart_upload", key, UploadId=upload_id)
+        except CargoholdError as exc:
+            if s3_code(exc) != "NoSuchUpload":
+                raise
+
+    # -- listing, cleanup ---------------------------------------------------------------
+
+    def unfinished(self, prefix: str) -> Iterator[dict[str, Any]]:
+        """Every unfinished upload whose key starts with `prefix` (paged)."""
+        params: dict[str, Any] = {"Prefix": prefix}
+        while True:
+            page = self.requests("list_multipart_uploads", **params)
+            yield from page.get("Uploads", [])
+            if not page.get("IsTruncated"):
+                return
+            params["KeyMarker"] = page.get("NextKeyMarker", "")
+            params["UploadIdMarker"] = page.get("NextUploadIdMarker", "")
+
+    def cleanup(self, prefix: str, older_than: float) -> int:
+        cutoff = datetime.now(UTC) - timedelta(seconds=older_than)
+        stale = [u for u in self.unfinished(prefix) if _aware(u["Initiated"]) < cutoff]
+        for upload in stale:
+            self._abort(str(upload["Key"]), str(upload["UploadId"]))
+        return len(stale)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
