@@ -259,6 +259,7 @@ def test_the_server_stopped_halfway_through_a_1gb_upload(
         s3_server.start()
     landed = sum(bucket_objects(s3_server, s3_config["bucket"]).values())
     rerun = json.loads(ok(*args))
+    print(f"\nstopped with {landed:,} of {total:,} bytes stored; the re-run sent {rerun}")
     assert rerun["files"] == 2000
     assert rerun["bytesSent"] + rerun["bytesSkipped"] == total
     assert rerun["bytesSent"] <= total - landed + 2 * 32 * 1024 * 1024  # a pack or two resent
@@ -275,3 +276,28 @@ def test_the_server_stopped_halfway_through_a_1gb_upload(
 def _ok(result: Any) -> str:
     assert result.code == 0, result.err
     return str(result.out)
+
+
+@pytest.mark.parametrize("threshold", ["0", "4MiB"], ids=["whole", "packed"])
+def test_a_file_that_cannot_be_sent_fails_the_command_and_is_named(
+    cli: Cli,
+    s3_server: S3Server,
+    s3_config: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    threshold: str,
+) -> None:
+    monkeypatch.setenv("CARGOHOLD_PACK_THRESHOLD", threshold)
+    data = write_tree(tmp_path / "x", {"only-one.bin": os.urandom(1000)})
+    proxy = FaultProxy(s3_server.endpoint)
+    with proxy as endpoint:
+        sp = make_provider(cli, s3_config, endpoint)
+        ds = cli.ok("datasets", "create", "--name", "nope", "--storageProviderId", sp).out.split()[
+            -1
+        ]
+        ref = cli.ok("datasets", "versions", "create", "--id", ds).out.split()[-1]
+        proxy.fail(500, method="PUT")
+        res = cli("datasets", "files", "put", "--id", ref, "--source-path", f"{data}/")
+    assert res.code == 1 and "Traceback" not in res.err
+    assert "only-one.bin" in res.err, res.err
+    assert cli.json("datasets", "files", "list", "--id", ref) == []

@@ -71,7 +71,9 @@ def get(
 @command(files, "put", help="Upload files into an uncommitted version")
 @click.option("--id", "ref", required=True, help="DATASET:VERSION")
 @source_paths_option(
-    "Local file or directory (repeatable). 'dir/' uploads its contents, 'dir' the folder.",
+    "Local file or directory (repeatable). 'dir/' uploads its contents, 'dir' the folder. "
+    "Symbolic links are followed (a link back into its own folder is not); broken links and "
+    "special files are refused before anything is sent.",
     required=True,
 )
 @target_path_option("Directory inside the version (default: the root).")

@@ -16,6 +16,8 @@ from cargohold.domain.paths import check_key, dir_prefix, user_path
 from cargohold.errors import HashMismatch, QuotaExceeded, SourcePathError, VersionCommitted
 from cargohold.services.context import Context
 
+STALE_UPLOAD_SECONDS = 24 * 3600
+
 
 class VersionWriter:
     """The upload side of one uncommitted version, resolved once and shared by threads.
@@ -30,6 +32,11 @@ class VersionWriter:
         self.odb = ctx.odb(ds)
         self.settings = ctx.stores.settings
         self.team, self.provider = ctx.team.id, ds.storage_provider.id
+
+    def clean_stale_uploads(self, older_than: float = STALE_UPLOAD_SECONDS) -> int:
+        """Abort the team's unfinished multipart uploads older than a day: a killed run's
+        parts would otherwise stay billed forever (recent ones may still be resumed)."""
+        return self.odb.store.cleanup_incomplete(f"{self.team}/", older_than)
 
     def packed(self, size: int) -> bool:
         """Whether content of this size travels in a pack."""

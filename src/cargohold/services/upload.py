@@ -20,7 +20,7 @@ from pathlib import Path
 from cargohold.blobs import CHUNK
 from cargohold.domain.models import FileEntry
 from cargohold.domain.paths import dir_prefix, upload_key
-from cargohold.errors import InvalidInput, SourcePathError
+from cargohold.errors import CargoholdError, InvalidInput, SourcePathError
 from cargohold.services.files import VersionWriter
 from cargohold.services.progress import NoProgress, Progress
 from cargohold.services.root import Services
@@ -180,6 +180,7 @@ def put(
     progress = progress or NoProgress()
     jobs = jobs or services.settings.jobs
     writer = services.objects.writer(ref)
+    writer.clean_stale_uploads()
     prepared = prepared or prepare(sources, target, jobs, progress)
     entries = prepared.entries
     sources_by_sha = {e.sha256: f.source for f, e in zip(prepared.files, entries, strict=True)}
@@ -250,10 +251,23 @@ def _tasks(writer: VersionWriter, by_sha: dict[str, list[FileEntry]]) -> Iterato
 
 
 def _run(writer: VersionWriter, task: _Task, sources: dict[str, Path]) -> int:
-    if task.packed:
-        return writer.send_pack([(g[0], sources[g[0].sha256]) for g in task.groups])
-    head = task.groups[0][0]
-    return writer.send_file(head.sha256, sources[head.sha256])
+    """Send one task; a failure names the local file(s) it was about."""
+    try:
+        if task.packed:
+            return writer.send_pack([(g[0], sources[g[0].sha256]) for g in task.groups])
+        head = task.groups[0][0]
+        return writer.send_file(head.sha256, sources[head.sha256])
+    except CargoholdError as exc:
+        raise _naming(exc, [sources[g[0].sha256] for g in task.groups]) from exc
+
+
+def _naming(exc: CargoholdError, paths: list[Path]) -> CargoholdError:
+    """The same error, its message saying which file could not be sent."""
+    if any(str(p) in exc.message for p in paths):
+        return exc
+    what = str(paths[0]) if len(paths) == 1 else f"{paths[0]} and {len(paths) - 1} more files"
+    details = {**exc.details, "path": str(paths[0])}
+    return type(exc)(f"Could not upload {what}: {exc.message}", hint=exc.hint, **details)
 
 
 def _send(
