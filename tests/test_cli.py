@@ -457,3 +457,24 @@ def test_a_corrupt_cache_entry_is_evicted_and_fetched_again(
     cached.chmod(0o644)
     cached.write_bytes(b"HELLO WORLD\n")
     assert cli.json("cache", "verify")["removed"] == 1
+
+
+def test_files_list_pages_by_name(cli: Cli, tmp_path: Path) -> None:
+    files = {f"d{i % 3}/f{i:02}.txt": b"x" for i in range(30)}
+    files.update({f"top{i}.txt": b"y" for i in range(5)})
+    data = write_tree(tmp_path / "paged", files)
+    ds = cli.json("datasets", "create", "--name", "paged")["id"]
+    cli.ok("datasets", "versions", "create", "--id", ds, "--source-path", f"{data}/")
+    whole = [r["name"] for r in cli.json("datasets", "files", "list", "--id", ds, "--recursive")]
+    pages: list[str] = []
+    while True:
+        extra = ["--after", pages[-1]] if pages else []
+        page = cli.json(
+            "datasets", "files", "list", "--id", ds, "--recursive", "--limit", "7", *extra
+        )
+        pages += [r["name"] for r in page]
+        if len(page) < 7:
+            break
+    assert pages == whole and len(whole) == 35
+    top = cli.json("datasets", "files", "list", "--id", ds, "--limit", "2", "--after", "d0/")
+    assert [r["name"] for r in top] == ["d1/", "d2/"]

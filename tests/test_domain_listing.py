@@ -103,3 +103,38 @@ def test_listing_properties(keys: list[str], data: st.DataObject) -> None:
     expected_files = {e.path[len(prefix) :] for e in below if "/" not in e.path[len(prefix) :]}
     assert {r.name for r in flat if r.is_dir} == expected_dirs
     assert {r.name for r in flat if not r.is_dir} == expected_files
+
+
+@given(
+    st.lists(
+        st.lists(st.sampled_from(["a", "b", "a.b", "c0", "é"]), min_size=1, max_size=4).map(
+            "/".join
+        ),
+        unique=True,
+        max_size=40,
+    ),
+    st.booleans(),
+    st.integers(min_value=1, max_value=7),
+)
+def test_pages_put_together_are_the_whole_listing(
+    paths: list[str], recursive: bool, size: int
+) -> None:
+    from cargohold.domain.listing import list_page
+
+    # drop paths that are also folders of other paths: a file and a folder can't share a name
+    paths = [p for p in paths if not any(q.startswith(p + "/") for q in paths)]
+    entries = sorted((FileEntry(p, len(p), "0" * 64) for p in paths), key=lambda e: e.path)
+
+    def fetch(after: str | None, n: int) -> list[FileEntry]:
+        return [e for e in entries if after is None or e.path > after][:n]
+
+    whole = list_page(fetch, "", recursive)
+    pages: list[ListedEntry] = []
+    while True:
+        page = list_page(fetch, "", recursive, size, pages[-1].name if pages else None)
+        assert len(page) <= size
+        pages += page
+        if len(page) < size:
+            break
+    assert pages == whole
+    assert len({r.name for r in whole}) == len(whole)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -20,6 +22,7 @@ from cargohold.cli.base import (
 from cargohold.cli.progress import make_progress
 from cargohold.cli.render import echo_json, echo_table, human_size
 from cargohold.domain import wire
+from cargohold.domain.models import ListedEntry
 from cargohold.services import download, upload
 from cargohold.services.download import GetSummary
 from cargohold.services.upload import PutSummary
@@ -36,12 +39,46 @@ def files() -> None:
 @bool_value_option(
     "--recursive", default=False, help_text="List sub-directories too (a flag, or true/false)."
 )
-def list_files(ref: str, path: str | None, recursive: bool, json_output: bool, **_: object) -> None:
-    rows = services().files.list(ref, path, recursive)
+@click.option("--limit", type=click.IntRange(1), default=None, help="At most this many rows.")
+@click.option("--after", default=None, help="Start after the row of this name (paging).")
+def list_files(
+    ref: str,
+    path: str | None,
+    recursive: bool,
+    limit: int | None,
+    after: str | None,
+    json_output: bool,
+    **_: object,
+) -> None:
+    svc = services()
+    if limit is None and not json_output and sys.stdout.isatty():
+        _page_interactively(lambda a: svc.files.list(ref, path, recursive, PAGE, a))
+        return
+    rows = svc.files.list(ref, path, recursive, limit, after)
     if json_output:
         echo_json([wire.listed_entry(r) for r in rows])
         return
-    echo_table(["Name", "Size"], [[r.name, "" if r.size is None else r.size] for r in rows])
+    echo_table(["Name", "Size"], _cells(rows))
+
+
+PAGE = 20
+
+
+def _cells(rows: list[ListedEntry]) -> list[list[object]]:
+    return [[r.name, "" if r.size is None else r.size] for r in rows]
+
+
+def _page_interactively(page: Callable[[str | None], list[ListedEntry]]) -> None:
+    """Gradient's pages of 20 on a terminal, each after a prompt."""
+    rows = page(None)
+    echo_table(["Name", "Size"], _cells(rows))
+    while len(rows) == PAGE:
+        click.echo()
+        if not click.confirm("Do you want to continue?", default=False):
+            return
+        rows = page(rows[-1].name)
+        if rows:
+            echo_table(["Name", "Size"], _cells(rows))
 
 
 @command(files, "get", help="Download files of a version into a local directory")

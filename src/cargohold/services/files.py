@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from cargohold.domain.ids import check_sha256
-from cargohold.domain.listing import list_dir
+from cargohold.domain.listing import list_page
 from cargohold.domain.models import Dataset, FileEntry, ListedEntry, ObjectLocation, Version
 from cargohold.domain.packs import PackMember, Span
 from cargohold.domain.paths import check_key, dir_prefix, user_path
@@ -167,11 +167,23 @@ class FileService:
         ds, v = self.ctx.version(ref)
         self.ctx.catalog.stage_files(ds.id, v.version, entries)
 
-    def list(self, ref: str, path: str | None = None, recursive: bool = False) -> list[ListedEntry]:
+    def list(
+        self,
+        ref: str,
+        path: str | None = None,
+        recursive: bool = False,
+        limit: int | None = None,
+        after: str | None = None,
+    ) -> list[ListedEntry]:
+        """A page of the listing (everything without `limit`), after the row named `after`."""
         ds, v = self.ctx.version(ref)
         prefix = dir_prefix(path)
-        rows = list_dir(self.ctx.catalog.files(ds.id, v.version, prefix), prefix, recursive)
-        if rows or not prefix:
+
+        def fetch(cursor: str | None, n: int) -> builtins.list[FileEntry]:
+            return self.ctx.catalog.files(ds.id, v.version, prefix, cursor, n)
+
+        rows = list_page(fetch, prefix, recursive, limit, after)
+        if rows or not prefix or after:
             return rows
         single = self.ctx.catalog.file(ds.id, v.version, prefix.rstrip("/"))
         return (
