@@ -31,11 +31,11 @@ class Settings:
     directory), from the variables named in MANAGED_S3."""
     managed_quota: int | None = None
     """CARGOHOLD_MANAGED_QUOTA: bytes a team may store in the managed provider."""
-    part_size: int = 16 * MIB
+    part_size: int = 8 * MIB
     """CARGOHOLD_PART_SIZE: multipart part size; files above it go up in parallel parts."""
     pack_threshold: int = 4 * MIB
     """CARGOHOLD_PACK_THRESHOLD: files smaller than this travel and rest in packs (S3)."""
-    pack_size: int = 32 * MIB
+    pack_size: int = 8 * MIB
     """CARGOHOLD_PACK_SIZE: the size a pack is closed at."""
 
     @classmethod
@@ -57,9 +57,9 @@ class Settings:
             secret_key=env.get("CARGOHOLD_SECRET_KEY") or None,
             managed_s3=_managed_s3(env),
             managed_quota=_size(env, "CARGOHOLD_MANAGED_QUOTA", None),
-            part_size=_size(env, "CARGOHOLD_PART_SIZE", 16 * MIB) or 16 * MIB,
+            part_size=_size(env, "CARGOHOLD_PART_SIZE", 8 * MIB) or 8 * MIB,
             pack_threshold=_size(env, "CARGOHOLD_PACK_THRESHOLD", 4 * MIB) or 0,
-            pack_size=_size(env, "CARGOHOLD_PACK_SIZE", 32 * MIB) or 32 * MIB,
+            pack_size=_size(env, "CARGOHOLD_PACK_SIZE", 8 * MIB) or 8 * MIB,
         )
 
 

@@ -254,7 +254,7 @@ class Cache:
             self._index.touch(sha256, size)
         return path
 
-    def insert_stream(self, sha256: str, size: int, chunks: Iterable[bytes]) -> Path:
+    def insert_stream(self, sha256: str, size: int, chunks: Iterable[bytes | memoryview]) -> Path:
         """Store `chunks` as `sha256`, verified against it and `size`; an entry is kept as is."""
         path = self.path_for(sha256)
         if not _has_size(path, size):
@@ -318,7 +318,7 @@ class Cache:
             self._index.reconcile()
             return self._index.evict_to(target)
 
-    def _write_temp(self, sha256: str, size: int, chunks: Iterable[bytes]) -> Path:
+    def _write_temp(self, sha256: str, size: int, chunks: Iterable[bytes | memoryview]) -> Path:
         """Write, hash, check, fsync and make read-only a temp file inside the cache."""
         temp_dir = self.root / "tmp"
         temp_dir.mkdir(parents=True, exist_ok=True)
@@ -343,7 +343,7 @@ def _has_size(path: Path, size: int) -> bool:
         return False
 
 
-def _hash_chunks(chunks: Iterable[bytes], out: BinaryIO | None = None) -> tuple[str, int]:
+def _hash_chunks(chunks: Iterable[bytes | memoryview], out: BinaryIO | None = None) -> tuple[str, int]:
     """SHA-256 hex and length of `chunks`, copied to `out` on the way."""
     digest = hashlib.sha256()
     written = 0

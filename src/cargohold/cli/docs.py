@@ -92,14 +92,18 @@ SETTINGS: list[tuple[str, str, str]] = [
     (
         "CARGOHOLD_PART_SIZE",
         "Multipart part size on S3; larger files go up in parallel parts.",
-        "`16 MiB`",
+        "`8 MiB`",
     ),
     (
         "CARGOHOLD_PACK_THRESHOLD",
         "Files smaller than this travel and rest in packs on S3 (`0`: never pack).",
         "`4 MiB`",
     ),
-    ("CARGOHOLD_PACK_SIZE", "Size at which a pack is closed.", "`32 MiB`"),
+    (
+        "CARGOHOLD_PACK_SIZE",
+        "Size at which a pack is closed (at most the part size: one PUT per pack).",
+        "`8 MiB`",
+    ),
 ]
 """Every ``CARGOHOLD_*`` environment variable: (name, meaning, default)."""
 

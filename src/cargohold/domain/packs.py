@@ -62,19 +62,25 @@ class Span:
 
 
 def plan_reads(
-    wanted: Sequence[PackMember], pack_size: int, max_gap: int = 1 << 20, whole_share: float = 0.5
+    wanted: Sequence[PackMember],
+    pack_size: int,
+    max_gap: int = 1 << 20,
+    whole_share: float = 0.5,
+    max_span: int = 8 << 20,
 ) -> list[Span]:
-    """Ranges to GET for these members: neighbours closer than `max_gap` share one range, and
-    the whole pack is read at once when most of it is wanted."""
+    """Ranges to GET for these members: neighbours closer than `max_gap` share one range (so
+    does everything when most of the pack is wanted), and no range is longer than `max_span`
+    unless one member is."""
     ordered = sorted(wanted, key=lambda m: m.offset)
     if not ordered:
         return []
     if sum(m.length for m in ordered) >= whole_share * pack_size:
-        return [Span(0, pack_size, tuple(ordered))]
+        max_gap = pack_size
     spans: list[Span] = []
     group = [ordered[0]]
     for member in ordered[1:]:
-        if member.offset - group[-1].end <= max_gap:
+        close = member.offset - group[-1].end <= max_gap
+        if close and member.end - group[0].offset <= max_span:
             group.append(member)
         else:
             spans.append(_span(group))

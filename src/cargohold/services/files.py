@@ -93,13 +93,17 @@ class VersionWriter:
 
     def send_pack(self, files: Sequence[tuple[FileEntry, Path]]) -> int:
         """Store small files as one pack (each verified as read) and record it."""
-        data = bytearray()
+        contents: list[bytes] = []
         members: list[PackMember] = []
+        offset = 0
         for entry, source in files:
             content = _read_verified(entry, source)
-            members.append(PackMember(entry.sha256, len(data), len(content)))
-            data += content
-        pack = self.odb.add_pack(bytes(data), members)
+            members.append(PackMember(entry.sha256, offset, len(content)))
+            contents.append(content)
+            offset += len(content)
+        data = b"".join(contents)
+        del contents
+        pack = self.odb.add_pack(data, members)
         self.ctx.catalog.record_pack(self.team, self.provider, pack, len(data), members)
         return len(data)
 
@@ -127,10 +131,11 @@ class VersionReader:
     def open(self, sha256: str) -> BinaryIO:
         return self.odb.open(check_sha256(sha256))
 
-    def read_span(self, pack: str, span: Span) -> dict[str, bytes]:
-        """The members a ranged read of a pack serves, each verified against its SHA-256."""
-        blob = self.odb.read_pack_range(pack, span.offset, span.length)
-        found: dict[str, bytes] = {}
+    def read_span(self, pack: str, span: Span) -> dict[str, memoryview]:
+        """The members a ranged read of a pack serves, each verified against its SHA-256
+        (views into one buffer: no copy per member)."""
+        blob = memoryview(self.odb.read_pack_range(pack, span.offset, span.length))
+        found: dict[str, memoryview] = {}
         for m in span.members:
             content = blob[m.offset - span.offset : m.end - span.offset]
             if len(content) != m.length or hashlib.sha256(content).hexdigest() != m.sha256:

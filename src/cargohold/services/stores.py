@@ -10,6 +10,9 @@ from cargohold.errors import ConfigurationError
 from cargohold.services.crypto import SecretBox
 from cargohold.settings import Settings
 
+PARTS_IN_FLIGHT = 4
+"""Parts a store sends at once: enough to fill a link, and memory stays near 4 x part size."""
+
 
 class StoreRegistry:
     """Opens (once) the byte store of each provider; the only place secrets are decrypted."""
@@ -35,7 +38,10 @@ class StoreRegistry:
         the S3 store (timeouts, attempts)."""
         from cargohold.blobs.s3 import S3BlobStore
 
-        settings = {"part_size": self.settings.part_size, "max_concurrency": self.settings.jobs}
+        settings = {
+            "part_size": self.settings.part_size,
+            "max_concurrency": min(self.settings.jobs, PARTS_IN_FLIGHT),
+        }
         store: BlobStore = S3BlobStore.from_config(config, **{**settings, **options})
         return store
 

@@ -286,7 +286,7 @@ def _send(
     progress.start("Uploading", len(by_sha), sum(v[0].size for v in by_sha.values()))
     stager = _Stager(writer)
     todo = _tasks(writer, by_sha)
-    budget = max(2, jobs // 2) * writer.settings.pack_size
+    budget = 2 * writer.settings.pack_size
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         in_flight: dict[Future[int], _Task] = {}
         held = 0
