@@ -33,7 +33,17 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
     sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL, last_used REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS entries_last_used ON entries (last_used);
+CREATE TABLE IF NOT EXISTS stats (id INTEGER PRIMARY KEY CHECK (id = 0), total INTEGER NOT NULL);
+INSERT OR IGNORE INTO stats VALUES (0, (SELECT COALESCE(SUM(size), 0) FROM entries));
+CREATE TRIGGER IF NOT EXISTS entries_added AFTER INSERT ON entries
+BEGIN UPDATE stats SET total = total + NEW.size WHERE id = 0; END;
+CREATE TRIGGER IF NOT EXISTS entries_removed AFTER DELETE ON entries
+BEGIN UPDATE stats SET total = total - OLD.size WHERE id = 0; END;
+CREATE TRIGGER IF NOT EXISTS entries_resized AFTER UPDATE OF size ON entries
+BEGIN UPDATE stats SET total = total - OLD.size + NEW.size WHERE id = 0; END;
 """
+# `stats.total` is kept by the triggers, so eviction never sums the whole table.
+_TOTAL = "SELECT total FROM stats WHERE id = 0"
 _UPSERT = """INSERT INTO entries (sha256, size, last_used) VALUES (?, ?, ?)
 ON CONFLICT (sha256) DO UPDATE SET size = excluded.size,
 last_used = max(last_used, excluded.last_used)"""
@@ -106,6 +116,8 @@ class _Index:
         self._ino = -1
         self._abandoned: list[sqlite3.Connection] = []
         self._pending: dict[str, tuple[int, float]] = {}
+        self._added = 0  # bytes inserted since the last flush
+        self._total = 0  # the cache's total at the last flush
         self._flushed = time.monotonic()
 
     def conn(self) -> sqlite3.Connection:
@@ -135,6 +147,7 @@ class _Index:
             self._ino = _inode(self.path)
             if fresh:
                 self.reconcile(conn)
+            self._total = int(conn.execute(_TOTAL).fetchone()[0])
         return conn
 
     def tx(self) -> AbstractContextManager[sqlite3.Connection]:
@@ -151,16 +164,25 @@ class _Index:
         self._flushed = time.monotonic()
         rows = [(sha, size, used) for sha, (size, used) in self._pending.items()]
         self._pending.clear()
+        self._added = 0
         if rows:
             with self.tx() as conn:
                 conn.executemany(_UPSERT, rows)
+                self._total = int(conn.execute(_TOTAL).fetchone()[0])
 
     def record(self, sha256: str, size: int, limit: int) -> None:
-        """Record an insert, then evict others until the total is within `limit`."""
+        """Record an insert. Inserts are written in batches, like uses; as soon as the cache
+        may be over `limit`, the batch is written and others are evicted (never this one)."""
+        self.conn()  # opened (and `_total` read) before it is trusted
+        self._pending[sha256] = (size, time.time())
+        self._added += size
+        due = time.monotonic() - self._flushed >= _FLUSH_SECONDS
+        if self._total + self._added <= limit and not due and len(self._pending) < _FLUSH_BATCH:
+            return
         self.flush()
         with self.tx() as conn:
-            conn.execute(_UPSERT, (sha256, size, time.time()))
             self._evict(conn, limit, keep=sha256)
+            self._total = int(conn.execute(_TOTAL).fetchone()[0])
 
     def drop(self, sha256: str) -> None:
         self._pending.pop(sha256, None)
@@ -192,7 +214,7 @@ class _Index:
 
     def _evict(self, conn: sqlite3.Connection, target: int, keep: str | None) -> PruneResult:
         """Remove least recently used entries (never `keep`) until the total is `target`."""
-        total = int(conn.execute("SELECT COALESCE(SUM(size), 0) FROM entries").fetchone()[0])
+        total = int(conn.execute(_TOTAL).fetchone()[0])
         removed = freed = 0
         query = "SELECT sha256, size FROM entries WHERE sha256 != ? ORDER BY last_used LIMIT 256"
         while total > target and (batch := conn.execute(query, (keep or "",)).fetchall()):
@@ -319,7 +341,9 @@ class Cache:
             return self._index.evict_to(target)
 
     def _write_temp(self, sha256: str, size: int, chunks: Iterable[bytes | memoryview]) -> Path:
-        """Write, hash, check, fsync and make read-only a temp file inside the cache."""
+        """Write, hash, check and make read-only a temp file inside the cache. No fsync: the
+        cache is not where data is kept, a crash can lose entries but not versions, and a
+        damaged entry is caught by its size, or by `verify`."""
         temp_dir = self.root / "tmp"
         temp_dir.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(dir=temp_dir, prefix=f"{sha256[:16]}.", suffix=".tmp")
@@ -327,8 +351,6 @@ class Cache:
             with os.fdopen(fd, "wb") as f:
                 digest, written = _hash_chunks(chunks, f)
                 _check(sha256, size, digest, written)
-                f.flush()
-                os.fsync(f.fileno())
                 os.fchmod(f.fileno(), 0o444)
         except BaseException:
             os.unlink(name)
@@ -343,7 +365,9 @@ def _has_size(path: Path, size: int) -> bool:
         return False
 
 
-def _hash_chunks(chunks: Iterable[bytes | memoryview], out: BinaryIO | None = None) -> tuple[str, int]:
+def _hash_chunks(
+    chunks: Iterable[bytes | memoryview], out: BinaryIO | None = None
+) -> tuple[str, int]:
     """SHA-256 hex and length of `chunks`, copied to `out` on the way."""
     digest = hashlib.sha256()
     written = 0
