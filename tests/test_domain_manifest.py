@@ -163,3 +163,31 @@ def test_manifest_and_object_keys_sit_under_the_team() -> None:
     )
     with pytest.raises(InvalidReference):
         layout.object_key(team, "../../x")
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.text(min_size=1, max_size=20).filter(lambda t: "/" not in t and t not in (".", "..")),
+            st.integers(min_value=0, max_value=2**40),
+            st.sampled_from(["text/plain", 'we"ird\\type', "image/jpeg", "ü/x"]),
+        ),
+        max_size=20,
+        unique_by=lambda t: t[0],
+    )
+)
+def test_each_line_is_what_json_dumps_writes(items: list[tuple[str, int, str]]) -> None:
+    import gzip as _gzip
+    import json as _json
+
+    entries = [FileEntry(name, size, "a" * 64, ct) for name, size, ct in items]
+    text = _gzip.decompress(manifest.encode(entries)).decode("utf-8")
+    expected = [
+        _json.dumps(
+            {"path": e.path, "size": e.size, "sha256": e.sha256, "contentType": e.content_type},
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+        for e in sorted(entries, key=lambda e: e.path)
+    ]
+    assert text.split("\n")[:-1] == expected

@@ -80,7 +80,7 @@ def tag(row: Any) -> Tag:
 
 
 def file_entry(row: Any) -> FileEntry:
-    return FileEntry(path=row.path, size=row.size, sha256=row.sha256, content_type=row.content_type)
+    return FileEntry(row.path, row.size, row.sha256, row.content_type)
 
 
 def under(prefix: str) -> ColumnElement[bool]:

@@ -171,8 +171,7 @@ class Catalog(DatasetCatalog):
         team_id, provider_id = self._owner(dataset_id)
         with self.writing() as conn:
             row = self._writable_row(conn, dataset_id, version)
-            self._check_version_objects(conn, team_id, provider_id, row.pk)
-            entries = self._files(conn, row.pk, "", None, None)
+            entries = self._stored_files(conn, team_id, provider_id, row.pk)
             digest = write_manifest(entries)
             touch_version(
                 conn,
@@ -302,11 +301,14 @@ class Catalog(DatasetCatalog):
     def _files(
         self, conn: Connection, pk: int, prefix: str, after: str | None, limit: int | None
     ) -> list[FileEntry]:
-        query = select(version_files).where(version_files.c.version_pk == pk, rows.under(prefix))
+        c = version_files.c
+        query = select(c.path, c.size, c.sha256, c.content_type).where(
+            c.version_pk == pk, rows.under(prefix)
+        )
         if after is not None:
-            query = query.where(version_files.c.path > after)
-        query = query.order_by(version_files.c.path).limit(limit)
-        return [rows.file_entry(r) for r in conn.execute(query)]
+            query = query.where(c.path > after)
+        query = query.order_by(c.path).limit(limit)
+        return [FileEntry._make(r) for r in conn.execute(query)]
 
     def file(self, dataset_id: str, version: str, key: str) -> FileEntry | None:
         with self.reading() as conn:
@@ -320,28 +322,32 @@ class Catalog(DatasetCatalog):
 
     # -- helpers -------------------------------------------------------------------------
 
-    def _check_version_objects(
+    def _stored_files(
         self, conn: Connection, team_id: str, provider_id: str, version_pk: int
-    ) -> None:
-        """Every file's object is recorded as stored: one anti-join, whatever the size."""
+    ) -> list[FileEntry]:
+        """All files of a version in path order, after checking that every file's object is
+        recorded as stored (one anti-join, then one plain read of the files)."""
+        c = version_files.c
         stored = and_(
             objects.c.team_id == team_id,
             objects.c.provider_id == provider_id,
-            objects.c.sha256 == version_files.c.sha256,
+            objects.c.sha256 == c.sha256,
         )
         query = (
-            select(version_files.c.path, version_files.c.sha256)
+            select(c.path, c.sha256)
             .select_from(version_files.outerjoin(objects, stored))
-            .where(version_files.c.version_pk == version_pk, objects.c.sha256.is_(None))
+            .where(c.version_pk == version_pk, objects.c.sha256.is_(None))
             .limit(1)
         )
-        first = conn.execute(query).first()
-        if first is not None:
+        missing = conn.execute(query).first()
+        if missing is not None:
             raise ObjectMissing(
-                f"The content of {first.path!r} ({first.sha256[:12]}) is not stored in the "
+                f"The content of {missing.path!r} ({missing.sha256[:12]}) is not stored in the "
                 "provider",
-                path=first.path,
+                path=missing.path,
             )
+        files = select(c.path, c.size, c.sha256, c.content_type).where(c.version_pk == version_pk)
+        return [FileEntry._make(r) for r in conn.execute(files.order_by(c.path)).all()]
 
     def _owner(self, dataset_id: str, conn: Connection | None = None) -> tuple[str, str]:
         """The team and provider of a dataset (DatasetNotFound when there is none)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 MANAGED_PROVIDER_NAME = "Managed"
 
@@ -69,9 +69,11 @@ class Tag:
     dt_modified: datetime
 
 
-@dataclass(frozen=True)
-class FileEntry:
-    """One file of a version: where it sits in the version and which content it holds."""
+class FileEntry(NamedTuple):
+    """One file of a version: where it sits in the version and which content it holds.
+
+    A named tuple, not a dataclass: versions hold millions of these, and a tuple is built
+    several times faster (straight from a database row with `FileEntry._make(row)`)."""
 
     path: str
     size: int
