@@ -87,6 +87,18 @@ class Materializer:
             path=str(target),
         )
 
+    def link_new(self, source: str | Path, target: str | Path) -> bool:
+        """The fast path for a target that does not exist yet, in a directory that does: one
+        hard link, nothing else. False when that is not possible (the target exists, another
+        device, no hardlinks here, the source is gone): then use `place`."""
+        if "hardlink" not in self.methods:
+            return False
+        try:
+            os.link(source, target)
+        except OSError:
+            return False
+        return True
+
     def failed_methods(self, source_dev: int, target_dev: int) -> frozenset[Method]:
         """Methods found not to work between these two devices."""
         return frozenset(self._failed.get((source_dev, target_dev), ()))

@@ -69,7 +69,7 @@ def object_path(root: Path, sha256: str) -> Path:
         raise InvalidInput(
             f"not a SHA-256: {sha256!r}", hint="Use 64 lowercase hex digits", sha256=sha256
         )
-    return root / "objects" / sha256[:2] / sha256[2:4] / sha256
+    return Path(f"{root}/objects/{sha256[:2]}/{sha256[2:4]}/{sha256}")  # one Path, not four
 
 
 def _scan(root: Path) -> Iterator[tuple[str, int, float]]:
@@ -262,6 +262,26 @@ class Cache:
 
     def path_for(self, sha256: str) -> Path:
         return object_path(self.root, sha256)
+
+    def location(self, sha256: str) -> str:
+        """`path_for` as a string: no Path object, for loops over many files."""
+        if not _SHA256.fullmatch(sha256):
+            raise InvalidInput(f"not a SHA-256: {sha256!r}", sha256=sha256)
+        return f"{self.root}/objects/{sha256[:2]}/{sha256[2:4]}/{sha256}"
+
+    def holds(self, sha256: str, size: int) -> bool:
+        """Whether the entry is there with this size, marked as recently used if so (a
+        wrong-sized entry is evicted)."""
+        try:
+            found = os.stat(self.location(sha256)).st_size
+        except FileNotFoundError:
+            return False
+        if found != size:
+            self.evict(sha256)
+            return False
+        with self._lock:
+            self._index.touch(sha256, size)
+        return True
 
     def lookup(self, sha256: str) -> Path | None:
         """The entry's path, marked as recently used; None when absent."""

@@ -9,7 +9,6 @@ is an existing directory).
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import Counter
 from collections.abc import Sequence
@@ -79,12 +78,11 @@ def _one_source(
 
 
 def _inside(target: Path, key: str) -> Path:
-    dest = target.joinpath(*key.split("/"))
-    if os.path.commonpath([os.path.abspath(dest), os.path.abspath(target)]) != os.path.abspath(
-        target
-    ):
+    """`key` under `target`. Keys are checked when they enter a version (no '..', no empty or
+    absolute part: `paths.check_key`); checking again here guards a damaged catalog."""
+    if key.startswith("/") or "/../" in f"/{key}/" or "\x00" in key:
         raise InvalidPath(f"File path {key!r} would leave the target directory", path=key)
-    return dest
+    return Path(f"{target}/{key}")
 
 
 def get(
@@ -114,27 +112,36 @@ def get(
     progress.start("Downloading", len(need), sum(need.values()))
     _fetch_all(services, reader, need, summary, jobs, progress)
     progress.finish()
-    materializer = Materializer()
-
-    def place(group: list[tuple[FileEntry, Path]]) -> None:
-        for entry, dest in group:
-            method = _place(services, reader, materializer, entry, dest, summary)
-            with summary.lock:
-                summary.methods[method] += 1
-
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        list(pool.map(place, by_sha.values()))
+    _place_all(services, reader, by_sha, target, summary)
     return summary
 
 
+def _place_all(
+    services: Services,
+    reader: VersionReader,
+    by_sha: dict[str, list[tuple[FileEntry, Path]]],
+    target: Path,
+    summary: GetSummary,
+) -> None:
+    """Hard-link every file from the cache: one system call per file when the destination is
+    new (folders made once each); otherwise the full chain (replace, reflink, copy)."""
+    materializer = Materializer()
+    for folder in sorted({dest.parent for group in by_sha.values() for _, dest in group}):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError) as exc:
+            raise _cannot_write(folder / "x", exc) from None
+    for sha, group in by_sha.items():
+        source = services.cache.location(sha)
+        for entry, dest in group:
+            if materializer.link_new(source, dest):
+                summary.methods["hardlink"] += 1
+            else:
+                summary.methods[_place(services, reader, materializer, entry, dest, summary)] += 1
+
+
 def _usable(services: Services, sha: str, size: int, verify: bool) -> bool:
-    path = services.cache.lookup(sha)
-    if path is None:
-        return False
-    if path.stat().st_size != size or (verify and not services.cache.verify(sha)):
-        services.cache.evict(sha)
-        return False
-    return True
+    return services.cache.holds(sha, size) and (not verify or services.cache.verify(sha))
 
 
 def _fetch_all(
