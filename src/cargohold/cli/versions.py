@@ -88,7 +88,7 @@ def create(
     prepared = None
     if source_paths:  # every source is read before the version exists
         progress = make_progress(not json_output)
-        prepared = upload.prepare(source_paths, None, jobs, progress)
+        prepared = upload.prepare(source_paths, None, jobs, progress, svc.hashes)
     v = svc.versions.create(dataset_id, message, parent=parent)
     if not json_output:
         click.echo(f"Created dataset version: {v.ref}")

@@ -6,6 +6,7 @@ import contextlib
 from dataclasses import dataclass
 
 from cargohold.cache import Cache
+from cargohold.cache.hashes import HashCache
 from cargohold.catalog import Catalog
 from cargohold.domain.ids import new_provider_id, new_team_id
 from cargohold.domain.models import MANAGED_PROVIDER_NAME, StorageProvider, Team
@@ -32,6 +33,7 @@ class Services:
     files: FileService
     objects: ObjectService
     cache: Cache
+    hashes: HashCache
     catalog: Catalog
 
     def close(self) -> None:
@@ -55,6 +57,7 @@ def build_services(settings: Settings) -> Services:
         files=FileService(ctx),
         objects=ObjectService(ctx),
         cache=Cache(settings.cache_dir, settings.cache_size),
+        hashes=HashCache(settings.home / "hashes.sqlite"),
         catalog=catalog,
     )
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cargohold.blobs import CHUNK
+from cargohold.cache.hashes import HashCache, Stamp, stamp
 from cargohold.domain.models import FileEntry
 from cargohold.domain.paths import dir_prefix, upload_key
 from cargohold.errors import CargoholdError, InvalidInput, SourcePathError
@@ -136,17 +137,26 @@ def content_type(key: str) -> str:
     return mimetypes.guess_type(key)[0] or "application/octet-stream"
 
 
-def hash_all(files: Sequence[LocalFile], jobs: int, progress: Progress) -> list[FileEntry]:
+def hash_all(
+    files: Sequence[LocalFile], jobs: int, progress: Progress, hashes: HashCache | None = None
+) -> list[FileEntry]:
+    """Every file's entry; files the stat cache vouches for are not read again."""
+    stamps = [(os.path.abspath(f.source), stamp(os.stat(f.source))) for f in files]
+    known = hashes.known(stamps) if hashes is not None else {}
     progress.start("Hashing", len(files), sum(f.size for f in files))
 
-    def one(file: LocalFile) -> FileEntry:
-        sha = hash_file(file.source)
+    def one(item: tuple[LocalFile, tuple[str, Stamp]]) -> FileEntry:
+        file, (path, st) = item
+        sha = known.get(path) or hash_file(file.source)
         progress.advance(1, file.size)
-        return FileEntry(file.key, file.size, sha, content_type(file.key))
+        return FileEntry(file.key, st[2], sha, content_type(file.key))
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        entries = list(pool.map(one, files))
+        entries = list(pool.map(one, zip(files, stamps, strict=True)))
     progress.finish()
+    if hashes is not None:
+        fresh = [(p, st, e.sha256) for (p, st), e in zip(stamps, entries, strict=True)]
+        hashes.remember(x for x in fresh if x[0] not in known)
     return entries
 
 
@@ -159,12 +169,16 @@ class Prepared:
 
 
 def prepare(
-    sources: Sequence[str], target: str | None, jobs: int, progress: Progress | None = None
+    sources: Sequence[str],
+    target: str | None,
+    jobs: int,
+    progress: Progress | None = None,
+    hashes: HashCache | None = None,
 ) -> Prepared:
     """Plan and hash; a bad source fails here, before anything is created or sent."""
     check_sources(sources)
     files = plan(sources, target)
-    return Prepared(files, hash_all(files, jobs, progress or NoProgress()))
+    return Prepared(files, hash_all(files, jobs, progress or NoProgress(), hashes))
 
 
 def put(
@@ -181,7 +195,7 @@ def put(
     jobs = jobs or services.settings.jobs
     writer = services.objects.writer(ref)
     writer.clean_stale_uploads()
-    prepared = prepared or prepare(sources, target, jobs, progress)
+    prepared = prepared or prepare(sources, target, jobs, progress, services.hashes)
     entries = prepared.entries
     sources_by_sha = {e.sha256: f.source for f, e in zip(prepared.files, entries, strict=True)}
     missing = writer.missing({e.sha256: e.size for e in entries})
