@@ -168,7 +168,9 @@ def test_manifest_and_object_keys_sit_under_the_team() -> None:
 @given(
     st.lists(
         st.tuples(
-            st.text(min_size=1, max_size=20).filter(lambda t: "/" not in t and t not in (".", "..")),
+            st.text(min_size=1, max_size=20).filter(
+                lambda t: "/" not in t and t not in (".", "..")
+            ),
             st.integers(min_value=0, max_value=2**40),
             st.sampled_from(["text/plain", 'we"ird\\type', "image/jpeg", "ü/x"]),
         ),
