@@ -478,3 +478,12 @@ def test_files_list_pages_by_name(cli: Cli, tmp_path: Path) -> None:
     assert pages == whole and len(whole) == 35
     top = cli.json("datasets", "files", "list", "--id", ds, "--limit", "2", "--after", "d0/")
     assert [r["name"] for r in top] == ["d1/", "d2/"]
+
+
+def test_versions_create_json_reports_the_upload(cli: Cli, data: Path) -> None:
+    ds = cli.json("datasets", "create", "--name", "reported")["id"]
+    made = cli.json("datasets", "versions", "create", "--id", ds, "--source-path", f"{data}/")
+    assert made["isCommitted"] and made["upload"]["files"] == 5
+    again = cli.json("datasets", "versions", "create", "--id", ds, "--source-path", f"{data}/")
+    assert again["upload"]["bytesSent"] == 0 and again["upload"]["newObjects"] == 0
+    assert "upload" not in cli.json("datasets", "versions", "create", "--id", ds)

@@ -92,6 +92,7 @@ def create(
     v = svc.versions.create(dataset_id, message, parent=parent)
     if not json_output:
         click.echo(f"Created dataset version: {v.ref}")
+    sent: dict[str, int] | None = None
     if prepared is not None:
         summary = upload.put(
             svc,
@@ -101,13 +102,14 @@ def create(
             jobs=jobs,
             prepared=prepared,
         )
+        sent = summary.to_json()
         if not json_output:
             echo_put_summary(summary)
         v = svc.versions.commit(v.ref)
         if not json_output:
             click.echo(f"Committed dataset version: {v.ref}")
-    if json_output:
-        echo_json(wire.version(v))
+    if json_output:  # the version, and with --source-path what the upload sent and skipped
+        echo_json({**wire.version(v), "upload": sent} if sent else wire.version(v))
 
 
 @command(versions, "update", help="Change a version's message")
