@@ -172,7 +172,7 @@ def test_faults_on_the_wire_leave_every_committed_version_whole(
 ) -> None:
     monkeypatch.setenv("CARGOHOLD_PART_SIZE", "5MiB")
     monkeypatch.setenv("CARGOHOLD_PACK_SIZE", "1MiB")
-    files = {f"s/{i:03}.bin": os.urandom(30_000) for i in range(150)}
+    files = {f"s/{i:03}.bin": os.urandom(30_000) for i in range(400)}
     files.update({f"l/{i}.bin": os.urandom(7 * MIB) for i in range(3)})
     data = write_tree(tmp_path / "faulty", files)
     proxy = FaultProxy(s3_server.endpoint, seed=11, lifetime=300)
