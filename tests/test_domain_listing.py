@@ -7,11 +7,26 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cargohold.domain.listing import list_dir
+from cargohold.domain.listing import list_page
 from cargohold.domain.models import FileEntry, ListedEntry
 from cargohold.domain.paths import dir_prefix, parent_dirs
 
 SHA = "0" * 64
+
+
+def list_dir(entries: list[FileEntry], prefix: str, recursive: bool) -> list[ListedEntry]:
+    """Every row of a listing of these entries (all of them already in hand)."""
+    ordered = sorted(entries, key=lambda e: e.path)
+
+    def fetch(after: str | None, n: int) -> list[FileEntry]:
+        start = (
+            0
+            if after is None
+            else next((i for i, e in enumerate(ordered) if e.path > after), len(ordered))
+        )
+        return ordered[start : start + n]
+
+    return list_page(fetch, prefix, recursive)
 
 
 def entries(*paths_and_sizes: tuple[str, int]) -> list[FileEntry]:
@@ -119,8 +134,6 @@ def test_listing_properties(keys: list[str], data: st.DataObject) -> None:
 def test_pages_put_together_are_the_whole_listing(
     paths: list[str], recursive: bool, size: int
 ) -> None:
-    from cargohold.domain.listing import list_page
-
     # drop paths that are also folders of other paths: a file and a folder can't share a name
     paths = [p for p in paths if not any(q.startswith(p + "/") for q in paths)]
     entries = sorted((FileEntry(p, len(p), "0" * 64) for p in paths), key=lambda e: e.path)

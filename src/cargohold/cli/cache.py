@@ -5,8 +5,9 @@ from __future__ import annotations
 import click
 
 from cargohold.cache import parse_size
+from cargohold.cache.sizes import format_size
 from cargohold.cli.base import Group, command, emit, services
-from cargohold.cli.render import echo_details, echo_json, human_size
+from cargohold.cli.render import echo_details, echo_json
 
 
 @click.group("cache", cls=Group, help="Manage the local cache")
@@ -24,8 +25,8 @@ def status(json_output: bool, **_: object) -> None:
         [
             ("Path", str(st.root)),
             ("Entries", st.entries),
-            ("Size", f"{human_size(st.size)} ({st.size} bytes)"),
-            ("Limit", f"{human_size(st.limit)} ({st.limit} bytes)"),
+            ("Size", f"{format_size(st.size)} ({st.size} bytes)"),
+            ("Limit", f"{format_size(st.limit)} ({st.limit} bytes)"),
         ]
     )
 
@@ -42,12 +43,12 @@ def prune(target: str | None, json_output: bool, **_: object) -> None:
     emit(
         json_output,
         {"removed": result.removed, "freed": result.freed},
-        f"Removed {result.removed} entries, freed {human_size(result.freed)}",
+        f"Removed {result.removed} entries, freed {format_size(result.freed)}",
     )
 
 
 @command(cache, "verify", help="Re-hash every cached file; corrupt ones are evicted")
 def verify(json_output: bool, **_: object) -> None:
     result = services().cache.verify_all()
-    message = f"Evicted {result.removed} corrupt entries ({human_size(result.freed)})"
+    message = f"Evicted {result.removed} corrupt entries ({format_size(result.freed)})"
     emit(json_output, {"removed": result.removed, "freed": result.freed}, message)

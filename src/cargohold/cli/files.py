@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from cargohold.cache.sizes import format_size
 from cargohold.cli.base import (
     Group,
     bool_value_option,
@@ -20,7 +21,7 @@ from cargohold.cli.base import (
     version_id,
 )
 from cargohold.cli.progress import make_progress
-from cargohold.cli.render import echo_json, echo_table, human_size
+from cargohold.cli.render import echo_json, echo_table
 from cargohold.domain import wire
 from cargohold.domain.models import ListedEntry
 from cargohold.services import download, upload
@@ -147,7 +148,7 @@ def delete(ref: str, paths: tuple[str, ...], json_output: bool, **_: object) -> 
 def echo_put_summary(s: PutSummary) -> None:
     click.echo(
         f"Uploaded {s.files} file(s): {s.new_objects} new object(s), "
-        f"{human_size(s.bytes_sent)} sent, {human_size(s.bytes_skipped)} skipped "
+        f"{format_size(s.bytes_sent)} sent, {format_size(s.bytes_skipped)} skipped "
         "(already stored)"
     )
 
@@ -155,7 +156,7 @@ def echo_put_summary(s: PutSummary) -> None:
 def echo_get_summary(s: GetSummary, target: str) -> None:
     how = ", ".join(f"{n} by {m}" for m, n in sorted(s.methods.items()))
     click.echo(
-        f"Downloaded {s.files} file(s), {human_size(s.bytes)}, into {target}: "
-        f"{s.fetched} fetched ({human_size(s.bytes_fetched)}), the rest from the cache"
+        f"Downloaded {s.files} file(s), {format_size(s.bytes)}, into {target}: "
+        f"{s.fetched} fetched ({format_size(s.bytes_fetched)}), the rest from the cache"
         + (f"; placed {how}" if how else "")
     )

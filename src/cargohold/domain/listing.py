@@ -61,18 +61,3 @@ def _cursor(prefix: str, after: str | None) -> str | None:
     if not after:
         return None
     return prefix + after + (PAST_FOLDER if after.endswith("/") else "")
-
-
-def list_dir(entries: list[FileEntry], prefix: str, recursive: bool) -> list[ListedEntry]:
-    """Every row of a listing of these entries (all of them already in hand)."""
-    ordered = sorted(entries, key=lambda e: e.path)
-
-    def fetch(after: str | None, n: int) -> list[FileEntry]:
-        start = (
-            0
-            if after is None
-            else next((i for i, e in enumerate(ordered) if e.path > after), len(ordered))
-        )
-        return ordered[start : start + n]
-
-    return list_page(fetch, prefix, recursive)

@@ -48,29 +48,29 @@ class GetSummary:
 
 
 def plan(
-    services: Services, ref: str, sources: Sequence[str], target: Path
+    reader: VersionReader, sources: Sequence[str], target: Path
 ) -> list[tuple[FileEntry, Path]]:
     """(file, destination) pairs for every source path (the whole version by default)."""
     pairs: dict[Path, FileEntry] = {}
     for source in sources or ("/",):
-        for entry, dest in _one_source(services, ref, source, target):
+        for entry, dest in _one_source(reader, source, target):
             pairs[dest] = entry
     return [(e, d) for d, e in sorted(pairs.items(), key=lambda p: str(p[0]))]
 
 
-def _one_source(
-    services: Services, ref: str, source: str, target: Path
-) -> list[tuple[FileEntry, Path]]:
+def _one_source(reader: VersionReader, source: str, target: Path) -> list[tuple[FileEntry, Path]]:
     key, is_dir = user_path(source, "source path")
     if not is_dir:
-        single = services.files.find(ref, key)
+        single = reader.file(key)
         if single is not None:
             dest = target / basename(key) if target.is_dir() else target
             return [(single, dest)]
     prefix = dir_prefix(key)
-    _, entries = services.files.entries(ref, prefix)
+    entries = reader.files(prefix)
     if not entries and prefix:
-        raise FileNotInVersion(f"No such file or directory in {ref}: {source}", path=source)
+        raise FileNotInVersion(
+            f"No such file or directory in {reader.version.ref}: {source}", path=source
+        )
     # 'dir/' lands its contents in the target; 'dir' lands at <target>/<full key>
     return [
         (e, _inside(target, relative_to(e.path, prefix) if is_dir else e.path)) for e in entries
@@ -99,7 +99,7 @@ def get(
     progress = progress or NoProgress()
     jobs = jobs or services.settings.jobs
     reader = services.objects.reader(ref)  # 'latest' and tags resolve once
-    pairs = plan(services, reader.version.ref, sources, target)
+    pairs = plan(reader, sources, target)
     summary = GetSummary(files=len(pairs), bytes=sum(e.size for e, _ in pairs))
     by_sha: dict[str, list[tuple[FileEntry, Path]]] = {}
     for entry, dest in pairs:

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
+from cargohold.blobs.base import file_chunks
 from cargohold.domain.ids import check_sha256
 from cargohold.domain.listing import list_page
 from cargohold.domain.models import Dataset, FileEntry, ListedEntry, ObjectLocation, Version
@@ -85,7 +86,7 @@ class VersionWriter:
             )
 
     def send_file(self, sha256: str, source: Path) -> int:
-        return self.send_stream(sha256, _chunks(source))
+        return self.send_stream(sha256, file_chunks(source))
 
     def send_stream(self, sha256: str, chunks: Iterable[bytes]) -> int:
         """Store one object, verified against its SHA-256; returns the bytes sent."""
@@ -130,6 +131,13 @@ class VersionReader:
 
     def open(self, sha256: str) -> BinaryIO:
         return self.odb.open(check_sha256(sha256))
+
+    def files(self, prefix: str = "") -> builtins.list[FileEntry]:
+        """The version's files under a directory prefix, in path order."""
+        return self.ctx.catalog.files(self.ds.id, self.version.version, prefix)
+
+    def file(self, key: str) -> FileEntry | None:
+        return self.ctx.catalog.file(self.ds.id, self.version.version, check_key(key))
 
     def read_span(self, pack: str, span: Span) -> dict[str, memoryview]:
         """The members a ranged read of a pack serves, as views into one buffer (no copy per
@@ -197,10 +205,6 @@ class FileService:
         ds, v = self.ctx.version(ref)
         return v, self.ctx.catalog.files(ds.id, v.version, dir_prefix(path))
 
-    def find(self, ref: str, key: str) -> FileEntry | None:
-        ds, v = self.ctx.version(ref)
-        return self.ctx.catalog.file(ds.id, v.version, check_key(key))
-
     def delete(self, ref: str, paths: Sequence[str] = ("/",)) -> int:
         """Delete files or directories; a path without a trailing '/' that names a file
         deletes just that file. Returns how many files went."""
@@ -246,9 +250,3 @@ def _read_verified(entry: FileEntry, source: Path) -> bytes:
             path=str(source),
         )
     return content
-
-
-def _chunks(source: Path) -> Iterable[bytes]:
-    from cargohold.blobs.base import file_chunks
-
-    return file_chunks(source)
