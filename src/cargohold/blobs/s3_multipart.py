@@ -10,11 +10,15 @@ continued: a part already there whose ETag is the MD5 of the local part is not s
 others are aborted. A failed upload is left in place for the next attempt to continue
 (``cleanup_incomplete`` removes what nobody came back for); a source that changed is aborted.
 
-Checksums (SeaweedFS 4.48, checked by hand): ``Content-MD5`` and ``x-amz-checksum-sha256`` are
-both verified on PutObject and UploadPart (``BadDigest`` on a mismatch), and multipart uploads
+Checksums (SeaweedFS 4.48, checked by hand): ``x-amz-checksum-sha256`` (and ``Content-MD5``)
+are verified on PutObject and UploadPart (``BadDigest`` on a mismatch), and multipart uploads
 created with ``ChecksumAlgorithm=SHA256`` complete with a COMPOSITE checksum, as on AWS.
-ListParts there returns no per-part checksum, so the local one is sent at completion. Servers
-that refuse the SHA-256 header get ``Content-MD5`` alone (``Checksums.sha256 = False``).
+ListParts there returns no per-part checksum, so the local one is sent at completion. Every
+body travels with exactly one checksum header: SHA-256, or ``Content-MD5`` on servers that
+refuse the SHA-256 header (``Checksums.sha256 = False``). That header is signed, so the body
+itself is not hashed again for the signature (``UNSIGNED-PAYLOAD``, s3.py): each byte sent is
+hashed once on its way out, where MD5 + SHA-256 header + signed payload cost three passes
+(MD5 runs at 640 MB/s here, SHA-256 at 1.5 GB/s).
 """
 
 from __future__ import annotations
@@ -43,11 +47,11 @@ class Checksums:
 
     sha256: bool = True
 
-    def headers(self, data: bytes) -> dict[str, str]:
-        found = {"ContentMD5": b64(hashlib.md5(data).digest())}
+    def headers(self, data: bytes, sha256: bytes | None = None) -> dict[str, str]:
+        """The one checksum header for `data` (`sha256`: its digest, when already known)."""
         if self.sha256:
-            found["ChecksumSHA256"] = b64(hashlib.sha256(data).digest())
-        return found
+            return {"ChecksumSHA256": b64(sha256 or hashlib.sha256(data).digest())}
+        return {"ContentMD5": b64(hashlib.md5(data).digest())}
 
     def refused(self, exc: CargoholdError) -> bool:
         """True (and remember it) when `exc` says the server does not take SHA-256 headers."""
@@ -101,17 +105,22 @@ def file_parts(fd: int, total: int, part_size: int) -> Iterator[Part]:
 
 def stream_parts(chunks: Iterable[bytes], part_size: int) -> Iterator[Part]:
     """Chunks of any size regrouped into parts of exactly `part_size` (the last one shorter,
-    never empty)."""
-    buffer = bytearray()
+    never empty). Each part is joined once; a chunk is copied only where a part ends in it."""
+    pending: list[bytes] = []
+    held = 0
     number = 0
     for chunk in chunks:
-        buffer += chunk
-        while len(buffer) >= part_size:
-            number += 1
-            yield Part(number, bytes(buffer[:part_size]))
-            del buffer[:part_size]
-    if buffer:
-        yield Part(number + 1, bytes(buffer))
+        while chunk:
+            take = min(len(chunk), part_size - held)
+            pending.append(chunk if take == len(chunk) else chunk[:take])
+            chunk = chunk[take:]
+            held += take
+            if held == part_size:
+                number += 1
+                yield Part(number, b"".join(pending))
+                pending, held = [], 0
+    if pending:
+        yield Part(number + 1, b"".join(pending))
 
 
 @dataclass
@@ -212,15 +221,16 @@ class Multipart:
         return job
 
     def _send_part(self, upload: _Upload, part: Part) -> Sent:
-        md5 = hashlib.md5(part.data)
         sha = b64(hashlib.sha256(part.data).digest()) if self.checksums.sha256 else None
-        if upload.known.get(part.number) == (md5.hexdigest(), len(part.data)):
-            return Sent(part.number, f'"{md5.hexdigest()}"', sha)
+        known = upload.known.get(part.number)
+        if known is not None and known[1] == len(part.data):
+            md5 = hashlib.md5(part.data).hexdigest()  # a part's ETag is its MD5
+            if known[0] == md5:
+                return Sent(part.number, f'"{md5}"', sha)
         params: dict[str, Any] = {
             "UploadId": upload.upload_id,
             "PartNumber": part.number,
             "Body": part.data,
-            "ContentMD5": b64(md5.digest()),
         }
         if sha is not None and upload.part_sha:
             try:
@@ -232,7 +242,8 @@ class Multipart:
                 if s3_code(exc) not in CHECKSUM_REFUSED:
                     raise
                 upload.part_sha = False
-        return Sent(part.number, self._put_part(upload.key, **params), sha)
+        md5_header = b64(hashlib.md5(part.data).digest())
+        return Sent(part.number, self._put_part(upload.key, ContentMD5=md5_header, **params), sha)
 
     def _put_part(self, key: str, **params: Any) -> str:
         answer = self.requests.retrying(lambda: self.requests("upload_part", key, **params), key)

@@ -24,7 +24,7 @@ from typing import BinaryIO
 from cargohold.errors import HashMismatch, InvalidInput
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-_CHUNK = 1 << 20
+_CHUNK = 256 * 1024  # below the mmap threshold, as blobs.base.CHUNK
 _STALE_TEMP_SECONDS = 3600.0
 _FLUSH_SECONDS = 1.0
 _FLUSH_BATCH = 256

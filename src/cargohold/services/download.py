@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cargohold.blobs import CHUNK
 from cargohold.cache import Materializer
 from cargohold.domain.models import FileEntry
 from cargohold.domain.packs import PackMember, Span, plan_reads
@@ -24,8 +25,6 @@ from cargohold.errors import FileNotInVersion, InvalidPath
 from cargohold.services.files import VersionReader
 from cargohold.services.progress import NoProgress, Progress
 from cargohold.services.root import Services
-
-READ_CHUNK = 1024 * 1024
 
 
 @dataclass
@@ -235,5 +234,5 @@ def _fetch(services: Services, reader: VersionReader, sha: str, size: int) -> Pa
         content = reader.read_span(loc.pack, span)[sha]
         return services.cache.insert_stream(sha, size, [content])
     with reader.open(sha) as stream:
-        chunks = iter(lambda: stream.read(READ_CHUNK), b"")
+        chunks = iter(lambda: stream.read(CHUNK), b"")
         return services.cache.insert_stream(sha, size, chunks)

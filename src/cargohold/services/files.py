@@ -8,7 +8,6 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from cargohold.blobs.base import file_chunks
 from cargohold.domain.ids import check_sha256
 from cargohold.domain.listing import list_page
 from cargohold.domain.models import Dataset, FileEntry, ListedEntry, ObjectLocation, Version
@@ -86,7 +85,13 @@ class VersionWriter:
             )
 
     def send_file(self, sha256: str, source: Path) -> int:
-        return self.send_stream(sha256, file_chunks(source))
+        """Store one local file (parts read in place, no stream to regroup), verified."""
+        try:
+            return self.odb.add_file(check_sha256(sha256), source)
+        except OSError as exc:
+            raise SourcePathError(
+                f"Cannot read {source}: {exc.strerror or exc}", path=str(source)
+            ) from None
 
     def send_stream(self, sha256: str, chunks: Iterable[bytes]) -> int:
         """Store one object, verified against its SHA-256; returns the bytes sent."""
