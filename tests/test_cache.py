@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cargohold.cache import Cache, CacheStatus, PruneResult, format_size, parse_size
+from cargohold.cache import Cache, CacheStatus, PruneResult, format_size, parse_size, store
 from cargohold.errors import HashMismatch, InvalidInput
 
 
@@ -173,6 +173,22 @@ def test_the_least_recently_used_entry_is_evicted_first(cache: Cache) -> None:
     assert cache.status().size == 80
 
 
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two minutes pass between recorded uses: longer than the cache's relatime window."""
+    now = iter(range(1_000_000, 10**9, 120))
+    monkeypatch.setattr(store, "_now", lambda: float(next(now)))
+
+
+def test_a_use_within_a_minute_is_not_written_again(cache: Cache) -> None:
+    a, b = put(cache, "a"), put(cache, "b")
+    assert cache.lookup(a) is not None  # just inserted: the use is not recorded again
+    put(cache, "c")
+    assert cache.lookup(a) is None
+    assert cache.lookup(b) is not None
+
+
+@pytest.mark.usefixtures("clock")
 def test_lookup_refreshes_recency(cache: Cache) -> None:
     a, b = put(cache, "a"), put(cache, "b")
     assert cache.lookup(a) is not None
@@ -181,6 +197,7 @@ def test_lookup_refreshes_recency(cache: Cache) -> None:
     assert cache.lookup(a) is not None
 
 
+@pytest.mark.usefixtures("clock")
 def test_recency_survives_closing_the_cache(root: Path) -> None:
     with Cache(root, limit=100) as first:
         a, b = put(first, "a"), put(first, "b")

