@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-import yaml
 
 from cargohold.cli.render import echo_json
 from cargohold.errors import ConfigurationError
@@ -52,6 +51,8 @@ class LeafCommand(click.Command):
 
     def _load_options(self, path: str) -> dict[str, Any]:
         try:
+            import yaml  # only for the commands that read or write YAML
+
             data = yaml.safe_load(Path(path).read_text())
         except (OSError, yaml.YAMLError) as exc:
             raise click.BadParameter(f"cannot read options file {path}: {exc}") from None
@@ -92,6 +93,8 @@ def _write_options_file(cmd: click.Command, ctx: click.Context, target: str) -> 
         secret = "secret" in (param.name or "").lower()  # never written to disk in clear
         if isinstance(param, click.Option) and param.name not in skip and not secret:
             data[param.opts[0].lstrip("-")] = _plain(ctx.params.get(param.name or ""))
+    import yaml
+
     Path(target).write_text(yaml.safe_dump(data, sort_keys=False))
     click.echo(f"Options file written: {target}")
 

@@ -16,12 +16,13 @@ import os
 import secrets
 import time
 from pathlib import Path
-from typing import Any
-
-from cryptography.fernet import Fernet, InvalidToken
+from typing import TYPE_CHECKING, Any
 
 from cargohold.domain.models import StorageProvider
 from cargohold.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from cryptography.fernet import Fernet
 
 PREFIX = "enc:v1:"
 KEY_FILE = "secret.key"
@@ -66,11 +67,15 @@ class SecretBox:
 
     # -- single values ------------------------------------------------------------------
 
+    # `cryptography` is imported where a secret is sealed or opened, not at start-up.
+
     def encrypt(self, plain: str) -> str:
         token = self._key(create=True).encrypt(plain.encode()).decode("ascii")
         return PREFIX + token
 
     def decrypt(self, stored: str, provider: StorageProvider) -> str:
+        from cryptography.fernet import InvalidToken
+
         try:
             return self._key(create=False).decrypt(stored[len(PREFIX) :].encode()).decode()
         except (InvalidToken, ValueError):
@@ -96,6 +101,8 @@ class SecretBox:
     # -- the key ------------------------------------------------------------------------
 
     def _key(self, *, create: bool) -> Fernet:
+        from cryptography.fernet import Fernet, InvalidToken
+
         if self._fernet is None:
             text = self._secret_key or read_key_file(self.key_file, create=create)
             if text is None:
