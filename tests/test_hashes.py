@@ -26,8 +26,8 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     seen: list[Path] = []
     real = upload.hash_file
 
-    def counting(path: Path) -> str:
-        seen.append(path)
+    def counting(path: str | Path) -> str:
+        seen.append(Path(path))
         return real(path)
 
     monkeypatch.setattr(upload, "hash_file", counting)

@@ -84,9 +84,10 @@ def create(
 ) -> None:
     svc = services()
     jobs = jobs or svc.settings.jobs
-    svc.datasets.get(bare_id(dataset_id))
+    ds = svc.datasets.get(bare_id(dataset_id))
     prepared = None
     if source_paths:  # every source is read before the version exists
+        svc.objects.open_ahead(ds)
         progress = make_progress(not json_output)
         prepared = upload.prepare(source_paths, None, jobs, progress, svc.hashes)
     v = svc.versions.create(dataset_id, message, parent=parent)

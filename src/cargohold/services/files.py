@@ -31,9 +31,16 @@ class VersionWriter:
     def __init__(self, ctx: Context, ds: Dataset, version: Version) -> None:
         _writable(version)
         self.ctx, self.ds, self.version = ctx, ds, version
-        self.odb = ctx.odb(ds)
         self.settings = ctx.stores.settings
         self.team, self.provider = ctx.team.id, ds.storage_provider.id
+
+    @functools.cached_property
+    def odb(self) -> ObjectDB:
+        return self.ctx.odb(self.ds)
+
+    def open_ahead(self) -> None:
+        """Have the provider's store opened in the background (see `StoreRegistry`)."""
+        self.ctx.stores.open_ahead(self.ds.storage_provider)
 
     def clean_stale_uploads(self, older_than: float = STALE_UPLOAD_SECONDS) -> int:
         """Abort the team's unfinished multipart uploads older than a day: a killed run's
@@ -99,7 +106,7 @@ class VersionWriter:
         """Store one object, verified against its SHA-256; returns the bytes sent."""
         return self.odb.add_stream(check_sha256(sha256), chunks)
 
-    def send_pack(self, files: Sequence[tuple[FileEntry, Path]]) -> int:
+    def send_pack(self, files: Sequence[tuple[FileEntry, str | Path]]) -> int:
         """Store small files as one pack (each verified as read) and record it."""
         contents: list[bytes] = []
         members: list[PackMember] = []
@@ -176,6 +183,10 @@ class ObjectService:
     def reader(self, ref: str) -> VersionReader:
         return VersionReader(self.ctx, *self.ctx.version(ref))
 
+    def open_ahead(self, ds: Dataset) -> None:
+        """Have the dataset's store opened in the background while the caller does other work."""
+        self.ctx.stores.open_ahead(ds.storage_provider)
+
 
 class FileService:
     def __init__(self, ctx: Context) -> None:
@@ -248,9 +259,10 @@ def _check_entries(entries: Sequence[FileEntry]) -> None:
         check_sha256(e.sha256)
 
 
-def _read_verified(entry: FileEntry, source: Path) -> bytes:
+def _read_verified(entry: FileEntry, source: str | Path) -> bytes:
     try:
-        content = source.read_bytes()
+        with open(source, "rb") as f:
+            content = f.read()
     except OSError as exc:
         raise SourcePathError(
             f"Cannot read {source}: {exc.strerror or exc}", path=str(source)

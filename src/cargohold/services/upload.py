@@ -17,7 +17,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
-from cargohold.cache.hashes import HashCache, stamp
+from cargohold.cache.hashes import HashCache, Stamp, stamp
 from cargohold.domain.models import FileEntry
 from cargohold.domain.paths import dir_prefix, upload_key
 from cargohold.errors import CargoholdError, InvalidInput, SourcePathError
@@ -31,9 +31,13 @@ STAGE_SECONDS = 2.0
 
 @dataclass(frozen=True)
 class LocalFile:
-    source: Path
+    source: str  # absolute
     key: str
-    size: int
+    stamp: Stamp  # as the walk saw it: the stat cache's key, and the size
+
+    @property
+    def size(self) -> int:
+        return self.stamp[2]
 
 
 @dataclass
@@ -78,39 +82,46 @@ def plan(sources: Sequence[str], target: str | None) -> list[LocalFile]:
 
 def _expand(source: str, prefix: str) -> Iterator[LocalFile]:
     path = Path(source)
+    absolute = os.path.abspath(source)
     if path.is_file():
-        yield LocalFile(path, upload_key(prefix, None, path.name), path.stat().st_size)
+        yield LocalFile(absolute, upload_key(prefix, None, path.name), stamp(os.stat(absolute)))
     elif path.is_dir():
         contents_only = source.endswith(("/", os.sep))
         top = None if contents_only else path.resolve().name
-        for file, rel in _walk(path):
-            yield LocalFile(file, upload_key(prefix, top, rel), file.stat().st_size)
+        for file, rel, st in _walk(absolute):
+            yield LocalFile(file, upload_key(prefix, top, rel), stamp(st))
     elif os.path.lexists(source):
         raise SourcePathError(_not_a_file(path), path=source)
     else:
         raise SourcePathError(f"Invalid source path: {source}", path=source)
 
 
-def _walk(root: Path) -> Iterator[tuple[Path, str]]:
-    """Regular files below `root`, following symbolic links; a link back to one of its own
-    ancestors (a loop) is not followed again. Broken links and special files are refused."""
-    stack: list[tuple[Path, frozenset[tuple[int, int]]]] = [(root, frozenset())]
+def _walk(root: str) -> Iterator[tuple[str, str, os.stat_result]]:
+    """Regular files below `root` with their path relative to it and their stat, following
+    symbolic links; a link back to one of its own ancestors (a loop) is not followed again.
+    Broken links and special files are refused. Paths stay strings: a Path per file cost
+    more than the walk's system calls."""
+    stack: list[tuple[str, str, frozenset[tuple[int, int]]]] = [(root, "", frozenset())]
     while stack:
-        folder, ancestors = stack.pop()
-        st = folder.stat()
+        folder, rel, ancestors = stack.pop()
+        st = os.stat(folder)
         here = (st.st_dev, st.st_ino)
         if here in ancestors:
             continue
         below = ancestors | {here}
-        entries = sorted(os.scandir(folder), key=lambda e: e.name, reverse=True)
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name, reverse=True)
+        except OSError as exc:
+            raise SourcePathError(
+                f"Cannot read the folder {folder}: {exc.strerror or exc}", path=folder
+            ) from None
         for entry in entries:
-            path = Path(entry.path)
             if entry.is_dir():
-                stack.append((path, below))
+                stack.append((entry.path, f"{rel}{entry.name}/", below))
             elif entry.is_file():
-                yield path, path.relative_to(root).as_posix()
+                yield entry.path, f"{rel}{entry.name}", entry.stat()
             else:
-                raise SourcePathError(_not_a_file(path), path=str(path))
+                raise SourcePathError(_not_a_file(Path(entry.path)), path=entry.path)
 
 
 def _not_a_file(path: Path) -> str:
@@ -119,9 +130,9 @@ def _not_a_file(path: Path) -> str:
     return f"Not a regular file or directory: {path}"
 
 
-def hash_file(path: Path) -> str:
+def hash_file(path: str | Path) -> str:
     try:
-        with path.open("rb") as f:
+        with open(path, "rb") as f:
             digest = hashlib.file_digest(f, "sha256")  # one reused buffer, no allocations
     except OSError as exc:
         raise SourcePathError(
@@ -142,27 +153,25 @@ def hash_all(
     Files are hashed in batches (runs of small files, or one large file), one batch per task,
     by at most one thread per core: one task per small file cost more in thread hand-offs
     than the hashing itself (20,000 files: 2.8 s with a task each, 1.3 s in batches)."""
-    stamps = [(os.path.abspath(f.source), stamp(os.stat(f.source))) for f in files]
-    known = hashes.known(stamps) if hashes is not None else {}
+    known = hashes.known([(f.source, f.stamp) for f in files]) if hashes is not None else {}
     progress.start("Hashing", len(files), sum(f.size for f in files))
-    items = list(zip(files, stamps, strict=True))
 
     def batch(span: range) -> list[FileEntry]:
         done = []
-        for file, (path, st) in items[span.start : span.stop]:
-            sha = known.get(path) or hash_file(file.source)
-            done.append(FileEntry(file.key, st[2], sha, content_type(file.key)))
+        for file in files[span.start : span.stop]:
+            sha = known.get(file.source) or hash_file(file.source)
+            done.append(FileEntry(file.key, file.size, sha, content_type(file.key)))
         progress.advance(len(done), sum(e.size for e in done))
         return done
 
-    spans = _batches([0 if path in known else f.size for f, (path, _) in items])
+    spans = _batches([0 if f.source in known else f.size for f in files])
     threads = max(1, min(jobs, os.cpu_count() or 1, len(spans)))
     with ThreadPoolExecutor(max_workers=threads) as pool:
         entries = [e for done in pool.map(batch, spans) for e in done]
     progress.finish()
     if hashes is not None:
-        fresh = [(p, st, e.sha256) for (p, st), e in zip(stamps, entries, strict=True)]
-        hashes.remember(x for x in fresh if x[0] not in known)
+        fresh = zip(files, entries, strict=True)
+        hashes.remember((f.source, f.stamp, e.sha256) for f, e in fresh if f.source not in known)
     return entries
 
 
@@ -214,8 +223,10 @@ def put(
     progress = progress or NoProgress()
     jobs = jobs or services.settings.jobs
     writer = services.objects.writer(ref)
+    if prepared is None:
+        writer.open_ahead()
+        prepared = prepare(sources, target, jobs, progress, services.hashes)
     writer.clean_stale_uploads()
-    prepared = prepared or prepare(sources, target, jobs, progress, services.hashes)
     entries = prepared.entries
     sources_by_sha = {e.sha256: f.source for f, e in zip(prepared.files, entries, strict=True)}
     missing = writer.missing({e.sha256: e.size for e in entries})
@@ -284,18 +295,18 @@ def _tasks(writer: VersionWriter, by_sha: dict[str, list[FileEntry]]) -> Iterato
         yield _Task(pack, packed=True)
 
 
-def _run(writer: VersionWriter, task: _Task, sources: dict[str, Path]) -> int:
+def _run(writer: VersionWriter, task: _Task, sources: dict[str, str]) -> int:
     """Send one task; a failure names the local file(s) it was about."""
     try:
         if task.packed:
             return writer.send_pack([(g[0], sources[g[0].sha256]) for g in task.groups])
         head = task.groups[0][0]
-        return writer.send_file(head.sha256, sources[head.sha256])
+        return writer.send_file(head.sha256, Path(sources[head.sha256]))
     except CargoholdError as exc:
         raise _naming(exc, [sources[g[0].sha256] for g in task.groups]) from exc
 
 
-def _naming(exc: CargoholdError, paths: list[Path]) -> CargoholdError:
+def _naming(exc: CargoholdError, paths: list[str]) -> CargoholdError:
     """The same error, its message saying which file could not be sent."""
     if any(str(p) in exc.message for p in paths):
         return exc
@@ -307,7 +318,7 @@ def _naming(exc: CargoholdError, paths: list[Path]) -> CargoholdError:
 def _send(
     writer: VersionWriter,
     waiting: list[FileEntry],
-    sources: dict[str, Path],
+    sources: dict[str, str],
     summary: PutSummary,
     jobs: int,
     progress: Progress,
