@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
@@ -301,18 +301,6 @@ class CatalogBase:
             found.update(conn.execute(query).scalars())
         return found
 
-    def forget_objects(self, team_id: str, provider_id: str, shas: Iterable[str]) -> None:
-        """Drop objects found missing or corrupt in the provider, so they are sent again."""
-        with self.writing() as conn:
-            for part in chunks(sorted(set(shas))):
-                conn.execute(
-                    delete(objects).where(
-                        objects.c.team_id == team_id,
-                        objects.c.provider_id == provider_id,
-                        objects.c.sha256.in_(part),
-                    )
-                )
-
     def _check_objects(
         self, conn: Connection, team_id: str, provider_id: str, entries: Sequence[FileEntry]
     ) -> None:
@@ -364,6 +352,7 @@ def dataset_of(conn: Connection, team_id: str, key: str, *, by_id: bool) -> Any:
     ).first()
 
 
-WriteManifest = Callable[[list[FileEntry]], str]
-"""Called by commit with the version's files inside the commit transaction; returns the
-SHA-256 of the manifest it wrote into the provider."""
+WriteManifest = Callable[[Iterator[FileEntry]], str]
+"""Called by commit with the version's files, in path order, streamed from inside the commit
+transaction (a million of them are never all in memory); returns the SHA-256 of the manifest
+it wrote into the provider, having consumed every file."""

@@ -117,6 +117,7 @@ version_files = Table(
     Column("size", BigInteger, nullable=False),
     Column("sha256", String(64), nullable=False),
     Column("content_type", String(255), nullable=False),
+    sqlite_with_rowid=False,  # a version's files are one run of the table (migration 0003)
 )
 
 objects = Table(

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Connection,
     Select,
-    and_,
     delete,
     insert,
     literal,
@@ -26,14 +25,13 @@ from cargohold.catalog.catalog import (
     version_totals,
 )
 from cargohold.catalog.datasets import DatasetCatalog
-from cargohold.catalog.schema import datasets, objects, tags, version_files, versions
+from cargohold.catalog.schema import datasets, tags, version_files, versions
 from cargohold.domain.ids import is_version_id, new_version_id
 from cargohold.domain.models import FileEntry, Tag, Version
 from cargohold.domain.refs import LATEST
 from cargohold.errors import (
     DatasetNotFound,
     InvalidName,
-    ObjectMissing,
     TagNotFound,
     VersionCommitted,
     VersionNotFound,
@@ -167,19 +165,26 @@ class Catalog(DatasetCatalog):
     def commit_version(
         self, dataset_id: str, version: str, write_manifest: WriteManifest
     ) -> Version:
-        """Freeze a version: every object must be stored; the manifest is written, then the flag."""
-        team_id, provider_id = self._owner(dataset_id)
+        """Freeze a version (its files' objects are stored: `stage_files` saw to it); the
+        manifest is written, then the flag."""
         with self.writing() as conn:
             row = self._writable_row(conn, dataset_id, version)
-            entries = self._stored_files(conn, team_id, provider_id, row.pk)
-            digest = write_manifest(entries)
+            count = size = 0
+
+            def counted() -> Iterator[FileEntry]:
+                nonlocal count, size
+                for e in self._files_to_commit(conn, row.pk):
+                    count, size = count + 1, size + e.size
+                    yield e
+
+            digest = write_manifest(counted())
             touch_version(
                 conn,
                 row.pk,
                 is_committed=True,
                 manifest_sha256=digest,
-                file_count=len(entries),
-                size=sum(e.size for e in entries),
+                file_count=count,
+                size=size,
                 dt_committed=rows.now(),
             )
         return self.get_version(dataset_id, version)
@@ -322,32 +327,24 @@ class Catalog(DatasetCatalog):
 
     # -- helpers -------------------------------------------------------------------------
 
-    def _stored_files(
-        self, conn: Connection, team_id: str, provider_id: str, version_pk: int
-    ) -> list[FileEntry]:
-        """All files of a version in path order, after checking that every file's object is
-        recorded as stored (one anti-join, then one plain read of the files)."""
-        c = version_files.c
-        stored = and_(
-            objects.c.team_id == team_id,
-            objects.c.provider_id == provider_id,
-            objects.c.sha256 == c.sha256,
-        )
-        query = (
-            select(c.path, c.sha256)
-            .select_from(version_files.outerjoin(objects, stored))
-            .where(c.version_pk == version_pk, objects.c.sha256.is_(None))
-            .limit(1)
-        )
-        missing = conn.execute(query).first()
-        if missing is not None:
-            raise ObjectMissing(
-                f"The content of {missing.path!r} ({missing.sha256[:12]}) is not stored in the "
-                "provider",
-                path=missing.path,
+    def _files_to_commit(self, conn: Connection, version_pk: int) -> Iterator[FileEntry]:
+        """All files of a version in path order, streamed. Read through the driver's own
+        cursor: SQLAlchemy's rows cost 3 s of a 1,000,000-file commit. Their objects are not
+        checked again here: `stage_files` admits a file only when its object is recorded,
+        and object records are never removed (a garbage collector will have to keep every
+        object a version names), which spares a big commit as many index lookups (5 s)."""
+        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        cursor = conn.connection.cursor()
+        try:
+            cursor.execute(
+                "SELECT path, size, sha256, content_type FROM version_files "
+                f"WHERE version_pk = {mark} ORDER BY path",
+                (version_pk,),
             )
-        files = select(c.path, c.size, c.sha256, c.content_type).where(c.version_pk == version_pk)
-        return [FileEntry._make(r) for r in conn.execute(files.order_by(c.path)).all()]
+            while batch := cursor.fetchmany(10_000):
+                yield from map(FileEntry._make, batch)
+        finally:
+            cursor.close()
 
     def _owner(self, dataset_id: str, conn: Connection | None = None) -> tuple[str, str]:
         """The team and provider of a dataset (DatasetNotFound when there is none)."""
