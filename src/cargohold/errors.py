@@ -139,6 +139,12 @@ class InvalidPath(InvalidInput):
 class SourcePathError(InvalidInput):
     code = "source-path-error"
 
+    @classmethod
+    def unreadable(cls, path: object, exc: OSError, what: str = "") -> SourcePathError:
+        """A local file (or `what`, e.g. "the folder") that could not be read."""
+        subject = f"{what} {path}" if what else str(path)
+        return cls(f"Cannot read {subject}: {exc.strerror or exc}", path=str(path))
+
 
 class Conflict(CargoholdError):
     code = "conflict"

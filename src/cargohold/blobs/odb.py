@@ -7,7 +7,7 @@ objects in ``<team>/packs/<p>`` with an index ``<p>.idx`` (domain/packs.py).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -35,9 +35,6 @@ class ObjectDB:
 
     def add_file(self, sha256: str, source: Path) -> int:
         return self.store.put_file(self.key(sha256), source, sha256)
-
-    def add_stream(self, sha256: str, chunks: Iterable[bytes]) -> int:
-        return self.store.put_stream(self.key(sha256), chunks, sha256)
 
     def open(self, sha256: str) -> BinaryIO:
         return self.store.open(self.key(sha256))

@@ -29,13 +29,6 @@ _STALE_TEMP_SECONDS = 3600.0
 _FLUSH_SECONDS = 1.0
 _FLUSH_BATCH = 256
 _RELATIME_SECONDS = 60
-
-
-def _now() -> float:
-    """The time a use is recorded at (one place, so tests can move the clock)."""
-    return time.time()
-
-
 _BUSY_MS = 30_000
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -60,6 +53,11 @@ WHERE size != excluded.size OR last_used < excluded.last_used - {_RELATIME_SECON
 # where rewriting every row (and its place in the last_used index) took 0.18 s.
 
 
+def _now() -> float:
+    """The time a use is recorded at (one place, so tests can move the clock)."""
+    return time.time()
+
+
 @dataclass(frozen=True)
 class CacheStatus:
     root: Path
@@ -74,13 +72,18 @@ class PruneResult:
     freed: int
 
 
-def object_path(root: Path, sha256: str) -> Path:
-    """Where the cache keeps `sha256`: root/objects/ab/cd/<sha256>."""
+def object_location(root: Path, sha256: str) -> str:
+    """Where the cache keeps `sha256`: root/objects/ab/cd/<sha256>, as a string (loops over
+    many files build no Path objects)."""
     if not _SHA256.fullmatch(sha256):
         raise InvalidInput(
             f"not a SHA-256: {sha256!r}", hint="Use 64 lowercase hex digits", sha256=sha256
         )
-    return Path(f"{root}/objects/{sha256[:2]}/{sha256[2:4]}/{sha256}")  # one Path, not four
+    return f"{root}/objects/{sha256[:2]}/{sha256[2:4]}/{sha256}"
+
+
+def object_path(root: Path, sha256: str) -> Path:
+    return Path(object_location(root, sha256))
 
 
 def _scan(root: Path) -> Iterator[tuple[str, int, float]]:
@@ -281,27 +284,11 @@ class Cache:
         return object_path(self.root, sha256)
 
     def location(self, sha256: str) -> str:
-        """`path_for` as a string: no Path object, for loops over many files."""
-        if not _SHA256.fullmatch(sha256):
-            raise InvalidInput(f"not a SHA-256: {sha256!r}", sha256=sha256)
-        return f"{self.root}/objects/{sha256[:2]}/{sha256[2:4]}/{sha256}"
-
-    def holds(self, sha256: str, size: int) -> bool:
-        """Whether the entry is there with this size, marked as recently used if so (a
-        wrong-sized entry is evicted)."""
-        try:
-            found = os.stat(self.location(sha256)).st_size
-        except FileNotFoundError:
-            return False
-        if found != size:
-            self.evict(sha256)
-            return False
-        with self._lock:
-            self._index.touch(sha256, size)
-        return True
+        return object_location(self.root, sha256)
 
     def holds_many(self, sizes: dict[str, int]) -> set[str]:
-        """`holds` for many entries: the uses recorded in one batch, not one per entry."""
+        """Which of these entries are there with these sizes (a wrong-sized one is evicted);
+        their uses are recorded in one batch."""
         found: dict[str, int] = {}
         for sha, size in sizes.items():
             try:

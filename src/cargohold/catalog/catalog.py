@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, insert, select, update
+from sqlalchemy import Connection, Engine, Table, and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
@@ -178,19 +178,16 @@ class CatalogBase:
     def _record(
         self, conn: Connection, team_id: str, provider_id: str, sizes: dict[str, int]
     ) -> None:
-        stamp = rows.now()
-        values = [
-            {
-                "team_id": team_id,
-                "provider_id": provider_id,
-                "sha256": sha,
-                "size": size,
-                "dt_created": stamp,
-            }
-            for sha, size in sorted(sizes.items())
-        ]
+        found = [{"sha256": sha, "size": size} for sha, size in sorted(sizes.items())]
+        self._add_objects(conn, team_id, provider_id, found)
+
+    def _add_objects(
+        self, conn: Connection, team_id: str, provider_id: str, values: list[dict[str, Any]]
+    ) -> None:
+        """Insert object rows; one already recorded keeps its first row (and location)."""
+        owner = {"team_id": team_id, "provider_id": provider_id, "dt_created": rows.now()}
         dialect_insert = self._insert_for()
-        for part in chunks(values):
+        for part in chunks([{**owner, **v} for v in values]):
             conn.execute(dialect_insert(objects).on_conflict_do_nothing(), list(part))
 
     def record_pack(
@@ -219,20 +216,11 @@ class CatalogBase:
                 )
                 .on_conflict_do_nothing()
             )
-            values = [
-                {
-                    "team_id": team_id,
-                    "provider_id": provider_id,
-                    "sha256": m.sha256,
-                    "size": m.length,
-                    "dt_created": stamp,
-                    "pack": pack_sha256,
-                    "pack_offset": m.offset,
-                }
+            placed = [
+                {"sha256": m.sha256, "size": m.length, "pack": pack_sha256, "pack_offset": m.offset}
                 for m in members
             ]
-            for part in chunks(values):
-                conn.execute(dialect_insert(objects).on_conflict_do_nothing(), list(part))
+            self._add_objects(conn, team_id, provider_id, placed)
 
     def known_packs(self, team_id: str, provider_id: str) -> set[str]:
         query = select(packs.c.sha256).where(
@@ -244,32 +232,20 @@ class CatalogBase:
     def object_locations(
         self, team_id: str, provider_id: str, shas: Iterable[str]
     ) -> dict[str, ObjectLocation]:
-        found: dict[str, ObjectLocation] = {}
         columns = [objects.c.sha256, objects.c.size, objects.c.pack, objects.c.pack_offset]
         with self.reading() as conn:
-            for part in chunks(sorted(set(shas))):
-                query = select(*columns).where(
-                    objects.c.team_id == team_id,
-                    objects.c.provider_id == provider_id,
-                    objects.c.sha256.in_(part),
-                )
-                for row in conn.execute(query):
-                    found[row.sha256] = ObjectLocation(
-                        row.sha256, int(row.size), row.pack, row.pack_offset
-                    )
-        return found
+            return {
+                row.sha256: ObjectLocation(row.sha256, int(row.size), row.pack, row.pack_offset)
+                for row in self._by_sha(conn, objects, columns, team_id, provider_id, shas)
+            }
 
     def pack_sizes(self, team_id: str, provider_id: str, shas: Iterable[str]) -> dict[str, int]:
-        found: dict[str, int] = {}
+        columns = [packs.c.sha256, packs.c.size]
         with self.reading() as conn:
-            for part in chunks(sorted(set(shas))):
-                query = select(packs.c.sha256, packs.c.size).where(
-                    packs.c.team_id == team_id,
-                    packs.c.provider_id == provider_id,
-                    packs.c.sha256.in_(part),
-                )
-                found.update({row.sha256: int(row.size) for row in conn.execute(query)})
-        return found
+            return {
+                row.sha256: int(row.size)
+                for row in self._by_sha(conn, packs, columns, team_id, provider_id, shas)
+            }
 
     def usage(self, team_id: str, provider_id: str) -> int:
         """Bytes of content the team stores in the provider (each content counted once)."""
@@ -291,15 +267,28 @@ class CatalogBase:
         return sqlite_insert
 
     def _known(self, conn: Connection, team_id: str, provider_id: str, shas: Any) -> set[str]:
-        found: set[str] = set()
+        found = self._by_sha(conn, objects, [objects.c.sha256], team_id, provider_id, shas)
+        return {row.sha256 for row in found}
+
+    def _by_sha(
+        self,
+        conn: Connection,
+        table: Table,
+        columns: list[Any],
+        team_id: str,
+        provider_id: str,
+        shas: Iterable[str],
+    ) -> Iterator[Any]:
+        """Rows of a team's `objects` or `packs` in a provider with these SHA-256s, asked for
+        in chunks (a query takes only so many parameters)."""
         for part in chunks(sorted(set(shas))):
-            query = select(objects.c.sha256).where(
-                objects.c.team_id == team_id,
-                objects.c.provider_id == provider_id,
-                objects.c.sha256.in_(part),
+            yield from conn.execute(
+                select(*columns).where(
+                    table.c.team_id == team_id,
+                    table.c.provider_id == provider_id,
+                    table.c.sha256.in_(part),
+                )
             )
-            found.update(conn.execute(query).scalars())
-        return found
 
     def _check_objects(
         self, conn: Connection, team_id: str, provider_id: str, entries: Sequence[FileEntry]

@@ -19,6 +19,7 @@ from cargohold.cli.files import echo_put_summary
 from cargohold.cli.progress import make_progress
 from cargohold.cli.render import echo_details, echo_json, echo_table
 from cargohold.domain import wire
+from cargohold.errors import VersionCommitted
 from cargohold.services import upload
 
 
@@ -125,10 +126,12 @@ def update(ref: str, message: str | None, json_output: bool, **_: object) -> Non
 @click.option("--id", "ref", required=True, help="DATASET:VERSION")
 def commit(ref: str, json_output: bool, **_: object) -> None:
     svc = services()
-    v = svc.versions.get(version_id(ref))
-    already = v.is_committed
-    if not already:
-        v = svc.versions.commit(v.ref)
+    already = False
+    try:  # resolved once, in the commit itself (a version's totals cost a scan of its files)
+        v = svc.versions.commit(version_id(ref))
+    except VersionCommitted:
+        already = True
+        v = svc.versions.get(version_id(ref))
     if json_output:
         echo_json(wire.version(v))
     elif already:

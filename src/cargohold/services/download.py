@@ -115,7 +115,7 @@ def get(
     progress.start("Downloading", len(need), sum(need.values()))
     _fetch_all(services, reader, need, summary, jobs, progress)
     progress.finish()
-    _place_all(services, reader, by_sha, target, summary)
+    _place_all(services, reader, by_sha, summary)
     return summary
 
 
@@ -123,7 +123,6 @@ def _place_all(
     services: Services,
     reader: VersionReader,
     by_sha: dict[str, list[tuple[FileEntry, str]]],
-    target: Path,
     summary: GetSummary,
 ) -> None:
     """Hard-link every file from the cache: one system call per file when the destination is
@@ -143,18 +142,13 @@ def _place_all(
         for entry, dest in group
     ]
 
-    def link(part: range) -> list[tuple[FileEntry, str]]:
-        return [
-            (e, d) for s, e, d in todo[part.start : part.stop] if not materializer.link_new(s, d)
-        ]
+    def link(part: list[tuple[str, FileEntry, str]]) -> list[tuple[FileEntry, str]]:
+        return [(e, d) for s, e, d in part if not materializer.link_new(s, d)]
 
-    step = max(1, -(-len(todo) // LINK_THREADS))
+    step = max(1, -(-len(todo) // LINK_THREADS))  # one contiguous run (of folders) per thread
     with ThreadPoolExecutor(max_workers=LINK_THREADS) as pool:
-        slow = [
-            p
-            for left in pool.map(link, [range(i, i + step) for i in range(0, len(todo), step)])
-            for p in left
-        ]
+        parts = [todo[i : i + step] for i in range(0, len(todo), step)]
+        slow = [p for left in pool.map(link, parts) for p in left]
     summary.methods["hardlink"] += len(todo) - len(slow)
     for entry, dest in slow:
         summary.methods[_place(services, reader, materializer, entry, Path(dest), summary)] += 1

@@ -29,18 +29,15 @@ class VersionWriter:
     """
 
     def __init__(self, ctx: Context, ds: Dataset, version: Version) -> None:
-        _writable(version)
+        check_writable(version)
         self.ctx, self.ds, self.version = ctx, ds, version
         self.settings = ctx.stores.settings
         self.team, self.provider = ctx.team.id, ds.storage_provider.id
 
     @functools.cached_property
     def odb(self) -> ObjectDB:
+        """Opened on first use (see `ObjectService.open_ahead`)."""
         return self.ctx.odb(self.ds)
-
-    def open_ahead(self) -> None:
-        """Have the provider's store opened in the background (see `StoreRegistry`)."""
-        self.ctx.stores.open_ahead(self.ds.storage_provider)
 
     def clean_stale_uploads(self, older_than: float = STALE_UPLOAD_SECONDS) -> int:
         """Abort the team's unfinished multipart uploads older than a day: a killed run's
@@ -98,13 +95,7 @@ class VersionWriter:
         try:
             return self.odb.add_file(check_sha256(sha256), source)
         except OSError as exc:
-            raise SourcePathError(
-                f"Cannot read {source}: {exc.strerror or exc}", path=str(source)
-            ) from None
-
-    def send_stream(self, sha256: str, chunks: Iterable[bytes]) -> int:
-        """Store one object, verified against its SHA-256; returns the bytes sent."""
-        return self.odb.add_stream(check_sha256(sha256), chunks)
+            raise SourcePathError.unreadable(source, exc) from None
 
     def send_pack(self, files: Sequence[tuple[FileEntry, str | Path]]) -> int:
         """Store small files as one pack (each verified as read) and record it."""
@@ -232,7 +223,7 @@ class FileService:
         """Delete files or directories; a path without a trailing '/' that names a file
         deletes just that file. Returns how many files went."""
         ds, v = self.ctx.version(ref)
-        _writable(v)
+        check_writable(v)
         keys: list[str] = []
         prefixes: list[str] = []
         for raw in paths or ("/",):
@@ -244,7 +235,7 @@ class FileService:
         return self.ctx.catalog.remove_files(ds.id, v.version, keys, prefixes)
 
 
-def _writable(v: Version) -> None:
+def check_writable(v: Version) -> None:
     if v.is_committed:
         raise VersionCommitted(
             f"Version {v.ref} is committed and cannot be changed",
@@ -264,9 +255,7 @@ def _read_verified(entry: FileEntry, source: str | Path) -> bytes:
         with open(source, "rb") as f:
             content = f.read()
     except OSError as exc:
-        raise SourcePathError(
-            f"Cannot read {source}: {exc.strerror or exc}", path=str(source)
-        ) from None
+        raise SourcePathError.unreadable(source, exc) from None
     if len(content) != entry.size or hashlib.sha256(content).hexdigest() != entry.sha256:
         raise HashMismatch(
             f"{source} changed while it was uploaded",

@@ -112,9 +112,7 @@ def _walk(root: str) -> Iterator[tuple[str, str, os.stat_result]]:
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name, reverse=True)
         except OSError as exc:
-            raise SourcePathError(
-                f"Cannot read the folder {folder}: {exc.strerror or exc}", path=folder
-            ) from None
+            raise SourcePathError.unreadable(folder, exc, "the folder") from None
         for entry in entries:
             if entry.is_dir():
                 stack.append((entry.path, f"{rel}{entry.name}/", below))
@@ -135,9 +133,7 @@ def hash_file(path: str | Path) -> str:
         with open(path, "rb") as f:
             digest = hashlib.file_digest(f, "sha256")  # one reused buffer, no allocations
     except OSError as exc:
-        raise SourcePathError(
-            f"Cannot read {path}: {exc.strerror or exc}", path=str(path)
-        ) from None
+        raise SourcePathError.unreadable(path, exc) from None
     return digest.hexdigest()
 
 
@@ -224,7 +220,7 @@ def put(
     jobs = jobs or services.settings.jobs
     writer = services.objects.writer(ref)
     if prepared is None:
-        writer.open_ahead()
+        services.objects.open_ahead(writer.ds)
         prepared = prepare(sources, target, jobs, progress, services.hashes)
     writer.clean_stale_uploads()
     entries = prepared.entries

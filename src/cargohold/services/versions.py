@@ -13,6 +13,7 @@ from cargohold.domain.models import Dataset, FileEntry, Tag, Version
 from cargohold.domain.refs import check_tag_name, parse_ref
 from cargohold.errors import InvalidInput, InvalidReference
 from cargohold.services.context import Context
+from cargohold.services.files import check_writable
 
 
 class VersionService:
@@ -50,6 +51,7 @@ class VersionService:
     def commit(self, ref: str) -> Version:
         """Freeze the version and write its manifest into the provider."""
         ds, v = self.ctx.version(ref)
+        check_writable(v)  # before the provider's store is opened for nothing
         key = manifest_key(self.ctx.team.id, ds.id, v.version)
         store = self.ctx.store(ds)
 
