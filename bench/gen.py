@@ -52,7 +52,7 @@ def _mib(*sizes: int) -> tuple[int, ...]:
 PROFILES = {
     p.name: p
     for p in (
-        Profile("tiny", 48, 4, (256, 256), 2_000),  # ~2.1 MB
+        Profile("tiny", 48, 4, (256, 256), 2_000),  # ~1.9 MB
         Profile("small", 1_998, 20, _mib(20, 20), 100_000),  # ~110 MB
         Profile("medium", 20_000, 100, _mib(32, 32, 32, 40, 48, 48, 48, 64), 1_000_000),  # 1.04 GB
         Profile("large", 199_984, 1_000, _mib(*[32, 48, 64, 96, 128] * 3, 64), 1_000_000),  # 8 GB

