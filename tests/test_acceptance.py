@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import signal
@@ -13,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_helpers import run_process, write_tree
+from tests.cli_helpers import command, run_process, write_tree
 
 MB = 1024 * 1024
 
@@ -81,8 +83,6 @@ def test_the_seed_documents_command_sequence(home: Path, tmp_path: Path) -> None
 
 
 def _put_json(ref: str, source: Path) -> dict[str, int]:
-    import json
-
     return json.loads(
         ok("datasets", "files", "put", "--id", ref, "--source-path", f"{source}/", "--json")
     )
@@ -150,7 +150,7 @@ def test_get_of_a_cached_10000_file_version_hardlinks_read_only_files(
             assert placed.read_bytes() == content
             st = placed.stat()
             assert st.st_nlink >= 2 and st.st_mode & 0o222 == 0
-            sha = __import__("hashlib").sha256(content).hexdigest()
+            sha = hashlib.sha256(content).hexdigest()
             cached = cache / "objects" / sha[:2] / sha[2:4] / sha
             assert cached.stat().st_ino == st.st_ino
             checked += 1
@@ -173,21 +173,8 @@ def test_kill_9_during_put_then_rerun_sends_only_the_rest(home: Path, tmp_path: 
     data = write_tree(tmp_path / "kill", {f"f-{i:03}.bin": os.urandom(MB) for i in range(count)})
     ds = ok("datasets", "create", "--name", "killme").split()[-1]
     ref = ok("datasets", "versions", "create", "--id", ds).split()[-1]
-    args = [
-        sys.executable,
-        "-m",
-        "cargohold.cli.main",
-        "datasets",
-        "files",
-        "put",
-        "--id",
-        ref,
-        "--source-path",
-        f"{data}/",
-        "--json",
-    ]
     proc = subprocess.Popen(
-        args,
+        command("datasets", "files", "put", "--id", ref, "--source-path", f"{data}/", "--json"),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={**os.environ, "CARGOHOLD_JOBS": "1"},

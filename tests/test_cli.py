@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
 import pytest
 
-from tests.cli_helpers import Cli, Result, write_tree
+from tests.cli_helpers import Cli, Result, new_version, write_tree
 
 
 @pytest.fixture
@@ -27,12 +28,6 @@ def data(tmp_path: Path) -> Path:
             "with space/ünïcode.txt": b"unicode",
         },
     )
-
-
-def new_version(cli: Cli, name: str = "demo") -> tuple[str, str]:
-    ds = cli.json("datasets", "create", "--name", name)["id"]
-    ref = cli.ok("datasets", "versions", "create", "--id", ds).out.split()[-1]
-    return ds, ref
 
 
 def state(cli: Cli, ds: str) -> object:
@@ -124,15 +119,8 @@ def test_versions_list_is_newest_first_and_committed_by_default(cli: Cli, data: 
     refs = []
     for i in range(3):
         res = cli.ok(
-            "datasets",
-            "versions",
-            "create",
-            "--id",
-            ds,
-            "--message",
-            f"m{i}",
-            "--source-path",
-            str(data / "hello.txt"),
+            *["datasets", "versions", "create", "--id", ds, "--message", f"m{i}"],
+            *["--source-path", str(data / "hello.txt")],
         )
         refs.append(res.out.splitlines()[0].split()[-1])
     open_ref = cli.ok("datasets", "versions", "create", "--id", ds).out.split()[-1]
@@ -162,39 +150,10 @@ def test_parent_starts_with_the_parents_files(cli: Cli, data: Path, tmp_path: Pa
 def test_files_put_path_rules(cli: Cli, data: Path) -> None:
     """GRADIENT.md §1.18: file → basename; 'dir' keeps its name; 'dir/' uploads contents."""
     _, ref = new_version(cli)
-    cli.ok(
-        "datasets",
-        "files",
-        "put",
-        "--id",
-        ref,
-        "--source-path",
-        str(data / "hello.txt"),
-        "--target-path",
-        "one",
-    )
-    cli.ok(
-        "datasets",
-        "files",
-        "put",
-        "--id",
-        ref,
-        "--source-path",
-        str(data / "sub"),
-        "--target-path",
-        "/two/",
-    )
-    cli.ok(
-        "datasets",
-        "files",
-        "put",
-        "--id",
-        ref,
-        "--source-path",
-        f"{data / 'sub'}/",
-        "--target-path",
-        "three",
-    )
+    put = ("datasets", "files", "put", "--id", ref)
+    cli.ok(*put, "--source-path", str(data / "hello.txt"), "--target-path", "one")
+    cli.ok(*put, "--source-path", str(data / "sub"), "--target-path", "/two/")
+    cli.ok(*put, "--source-path", f"{data / 'sub'}/", "--target-path", "three")
     names = [e["name"] for e in cli.json("datasets", "files", "list", "--id", ref, "--recursive")]
     assert "one/hello.txt" in names
     assert "two/sub/deep/b.csv" in names
@@ -205,59 +164,17 @@ def test_files_get_source_paths(cli: Cli, data: Path, tmp_path: Path) -> None:
     ds, ref = new_version(cli)
     cli.ok("datasets", "files", "put", "--id", ref, "--source-path", f"{data}/")
     cli.ok("datasets", "versions", "commit", "--id", ref)
+    get = ("datasets", "files", "get", "--id", ds)
     keep = tmp_path / "keep"
-    cli.ok(
-        "datasets",
-        "files",
-        "get",
-        "--id",
-        ds,
-        "--source-path",
-        "sub/deep",
-        "--target-path",
-        str(keep),
-    )
+    cli.ok(*get, "--source-path", "sub/deep", "--target-path", str(keep))
     assert (keep / "sub/deep/b.csv").exists()
     contents = tmp_path / "contents"
-    cli.ok(
-        "datasets",
-        "files",
-        "get",
-        "--id",
-        ds,
-        "--source-path",
-        "sub/deep/",
-        "--target-path",
-        str(contents),
-    )
+    cli.ok(*get, "--source-path", "sub/deep/", "--target-path", str(contents))
     assert (contents / "b.csv").exists()
     single = tmp_path / "single.txt"
-    cli.ok(
-        "datasets",
-        "files",
-        "get",
-        "--id",
-        ds,
-        "--source-path",
-        "hello.txt",
-        "--target-path",
-        str(single),
-    )
+    cli.ok(*get, "--source-path", "hello.txt", "--target-path", str(single))
     assert single.read_bytes() == b"hello world\n"
-    fails(
-        cli(
-            "datasets",
-            "files",
-            "get",
-            "--id",
-            ds,
-            "--source-path",
-            "nope/",
-            "--target-path",
-            str(tmp_path / "x"),
-        ),
-        "nope",
-    )
+    fails(cli(*get, "--source-path", "nope/", "--target-path", str(tmp_path / "x")), "nope")
 
 
 def test_refused_writes_change_nothing(cli: Cli, data: Path) -> None:
@@ -266,38 +183,13 @@ def test_refused_writes_change_nothing(cli: Cli, data: Path) -> None:
     cli.ok("datasets", "versions", "commit", "--id", ref)
     open_ref = cli.ok("datasets", "versions", "create", "--id", ds).out.split()[-1]
     before = state(cli, ds)
+    put_open = ("datasets", "files", "put", "--id", open_ref, "--source-path", str(data))
     attempts = [
         (("datasets", "files", "put", "--id", ref, "--source-path", str(data)), "committed"),
         (("datasets", "files", "delete", "--id", ref, "--path", "hello.txt"), "committed"),
         (("datasets", "files", "delete", "--id", ref), "committed"),
-        (
-            (
-                "datasets",
-                "files",
-                "put",
-                "--id",
-                open_ref,
-                "--source-path",
-                str(data),
-                "--target-path",
-                "../up",
-            ),
-            "..",
-        ),
-        (
-            (
-                "datasets",
-                "files",
-                "put",
-                "--id",
-                open_ref,
-                "--source-path",
-                str(data),
-                "--target-path",
-                "a/../../b",
-            ),
-            "..",
-        ),
+        ((*put_open, "--target-path", "../up"), ".."),
+        ((*put_open, "--target-path", "a/../../b"), ".."),
         (
             ("datasets", "files", "put", "--id", open_ref, "--source-path", str(data / "missing")),
             "missing",
@@ -425,8 +317,6 @@ def test_the_whole_flow_on_a_postgresql_catalog(
 def test_a_corrupt_cache_entry_is_evicted_and_fetched_again(
     cli: Cli, cargohold_home: Path, data: Path, tmp_path: Path
 ) -> None:
-    import hashlib
-
     ds = cli.json("datasets", "create", "--name", "corrupt")["id"]
     cli.ok("datasets", "versions", "create", "--id", ds, "--source-path", f"{data}/")
     cli.ok("datasets", "files", "get", "--id", ds, "--target-path", str(tmp_path / "first"))
@@ -435,18 +325,11 @@ def test_a_corrupt_cache_entry_is_evicted_and_fetched_again(
     cached.chmod(0o644)
     cached.write_bytes(b"HELLO WORLD\n")  # same size, other bytes: only a re-hash sees it
     second = cli.json(
-        "datasets",
-        "files",
-        "get",
-        "--id",
-        ds,
-        "--target-path",
-        str(tmp_path / "second"),
+        *["datasets", "files", "get", "--id", ds, "--target-path", str(tmp_path / "second")],
         "--verify",
     )
     assert second["fetchedObjects"] == 1
     assert (tmp_path / "second" / "hello.txt").read_bytes() == b"hello world\n"
-    cached = cargohold_home / "cache" / "objects" / sha[:2] / sha[2:4] / sha
     cached.chmod(0o644)
     cached.write_bytes(b"short")  # a wrong size is caught without --verify
     third = cli.json(

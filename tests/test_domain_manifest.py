@@ -32,10 +32,6 @@ file_entries = st.builds(
 manifests = st.lists(file_entries, max_size=20, unique_by=lambda e: e.path)
 
 
-def lines_of(blob: bytes) -> list[dict[str, object]]:
-    return [json.loads(line) for line in gzip.decompress(blob).decode("utf-8").splitlines()]
-
-
 @given(manifests)
 def test_decode_of_encode_gives_the_entries_sorted_by_path(entries: list[FileEntry]) -> None:
     assert manifest.decode(manifest.encode(entries)) == sorted(entries, key=lambda e: e.path)

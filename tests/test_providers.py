@@ -11,7 +11,6 @@ import os
 import socket
 import stat
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,14 @@ from cargohold.services import build_services
 from cargohold.services.crypto import SecretBox, is_sealed, read_key_file
 from cargohold.services.providers import check_origin, merged_config
 from cargohold.settings import Settings
-from tests.cli_helpers import Cli, Result, write_tree
+from tests.cli_helpers import (
+    Cli,
+    Result,
+    create_s3_provider,
+    new_version,
+    s3_provider_args,
+    write_tree,
+)
 
 # -- helpers ----------------------------------------------------------------------------------
 
@@ -33,46 +39,22 @@ def cli(cargohold_home: Path, capsys: pytest.CaptureFixture[str]) -> Cli:
     return Cli(capsys)
 
 
-class Recorder:
+class Recorder(Cli):
     """A CLI that keeps every byte any command printed, to search it for the secret."""
 
-    def __init__(self, cli: Cli) -> None:
-        self.cli = cli
+    def __init__(self, capsys: pytest.CaptureFixture[str]) -> None:
+        super().__init__(capsys)
         self.printed: list[str] = []
 
     def __call__(self, *args: str) -> Result:
-        result = self.cli(*args)
+        result = super().__call__(*args)
         self.printed += [result.out, result.err]
         return result
-
-    def ok(self, *args: str) -> Result:
-        result = self(*args)
-        assert result.code == 0, f"cargohold {' '.join(args)} failed: {result.err}{result.out}"
-        return result
-
-    def json(self, *args: str) -> Any:
-        return self.ok(*args, "--json").json()
 
 
 @pytest.fixture
 def rec(cli: Cli) -> Recorder:
-    return Recorder(cli)
-
-
-def create_args(config: dict[str, str], name: str = "bucket-one") -> list[str]:
-    """The seed document's line: storageProviders create s3 --name N --bucket B ..."""
-    args = ["storageProviders", "create", "s3", "--name", name, "--bucket", config["bucket"]]
-    args += ["--accessKey", config["accessKey"], "--secretAccessKey", config["secretAccessKey"]]
-    for key in ("endpoint", "region", "signatureVersion"):
-        if config.get(key):
-            args += [f"--{key}", config[key]]
-    return args
-
-
-def create_provider(rec: Recorder | Cli, config: dict[str, str], name: str = "bucket-one") -> str:
-    out = rec.ok(*create_args(config, name)).out
-    assert out.startswith("Created new storage provider with id: spl"), out
-    return out.split()[-1]
+    return Recorder(cli.capsys)
 
 
 def fails(result: Result, *words: str) -> None:
@@ -99,17 +81,15 @@ def closed_port() -> int:
     return port
 
 
-def provider_names(cli: Cli | Recorder) -> list[str]:
+def provider_names(cli: Cli) -> list[str]:
     return [p["name"] for p in cli.json("storageProviders", "list")]
 
 
-def round_trip(rec: Recorder | Cli, tmp_path: Path, provider: str | None) -> None:
+def round_trip(rec: Cli, tmp_path: Path, provider: str | None) -> None:
     """A small dataset through create, put, commit and get; the bytes come back the same."""
     files = {"a.txt": b"hello\n", "sub/b.bin": os.urandom(5000), "big.bin": os.urandom(300_000)}
     src = write_tree(tmp_path / "src", files)
-    extra = ["--storageProviderId", provider] if provider else []
-    ds = rec.json("datasets", "create", "--name", "on-s3", *extra)["id"]
-    ref = rec.ok("datasets", "versions", "create", "--id", ds).out.split()[-1]
+    _, ref = new_version(rec, "on-s3", provider)
     rec.ok("datasets", "files", "put", "--id", ref, "--source-path", f"{src}/")
     rec.ok("datasets", "versions", "commit", "--id", ref)
     out = tmp_path / "out"
@@ -124,7 +104,7 @@ def round_trip(rec: Recorder | Cli, tmp_path: Path, provider: str | None) -> Non
 def test_create_with_the_seed_line_then_list_and_details_mask_the_secret(
     rec: Recorder, s3_config: dict[str, str]
 ) -> None:
-    sp = create_provider(rec, s3_config)
+    sp = create_s3_provider(rec, s3_config)
     table = rec.ok("storageProviders", "list").out
     assert "| Name " in table and "| Config " in table
     [row] = [line for line in table.splitlines() if sp in line]
@@ -157,7 +137,7 @@ def test_kebab_case_spellings_and_json_output(rec: Recorder, s3_config: dict[str
 def test_a_dataset_on_an_s3_provider_round_trips_and_stays_under_the_team_folder(
     rec: Recorder, s3_server: Any, s3_config: dict[str, str], tmp_path: Path
 ) -> None:
-    sp = create_provider(rec, s3_config)
+    sp = create_s3_provider(rec, s3_config)
     round_trip(rec, tmp_path, sp)
     keys = bucket_keys(s3_server.client(), s3_config["bucket"])
     assert keys and len({k.split("/")[0] for k in keys}) == 1
@@ -170,7 +150,7 @@ def test_no_output_and_no_byte_of_the_catalog_holds_the_secret(
     rec: Recorder, s3_config: dict[str, str], cargohold_home: Path, tmp_path: Path
 ) -> None:
     secret = s3_config["secretAccessKey"]
-    sp = create_provider(rec, s3_config)
+    sp = create_s3_provider(rec, s3_config)
     rec.ok("storageProviders", "list")
     rec.json("storageProviders", "list")
     rec.ok("storageProviders", "details", "--id", sp)
@@ -179,7 +159,7 @@ def test_no_output_and_no_byte_of_the_catalog_holds_the_secret(
     rec(
         "storageProviders", "update", "s3", "--id", sp, "--bucket", "no-such-bucket-here", "--debug"
     )
-    rec("storageProviders", "create", "s3", *create_args(s3_config, "dup")[3:], "--debug")
+    rec("storageProviders", "create", "s3", *s3_provider_args(s3_config, "dup")[3:], "--debug")
     round_trip(rec, tmp_path, sp)
     rec("storageProviders", "delete", "--id", sp, "--json")
     printed = "".join(rec.printed)
@@ -238,7 +218,7 @@ def test_create_is_refused_with_the_cause_and_nothing_is_saved(
     config = {**s3_config, **change}
     if config["endpoint"] == "closed-port":
         config["endpoint"] = f"http://127.0.0.1:{closed_port()}"
-    result = rec(*create_args(config), "--json")
+    result = rec(*s3_provider_args(config), "--json")
     fails(result, *words)
     assert result.json()["error"]["code"] == code
     assert provider_names(rec) == ["Managed"]
@@ -250,10 +230,10 @@ def test_create_is_refused_with_the_cause_and_nothing_is_saved(
 def test_an_invalid_endpoint_or_a_taken_name_is_refused_before_any_request(
     rec: Recorder, s3_config: dict[str, str]
 ) -> None:
-    fails(rec(*create_args({**s3_config, "endpoint": "localhost:9000"})), "Invalid endpoint")
-    create_provider(rec, s3_config, "taken")
-    fails(rec(*create_args(s3_config, "taken")), "already exists")
-    fails(rec(*create_args(s3_config, "Managed")), "already exists")
+    fails(rec(*s3_provider_args({**s3_config, "endpoint": "localhost:9000"})), "Invalid endpoint")
+    create_s3_provider(rec, s3_config, "taken")
+    fails(rec(*s3_provider_args(s3_config, "taken")), "already exists")
+    fails(rec(*s3_provider_args(s3_config, "Managed")), "already exists")
     assert sorted(provider_names(rec)) == ["Managed", "taken"]
 
 
@@ -263,7 +243,7 @@ def test_an_invalid_endpoint_or_a_taken_name_is_refused_before_any_request(
 def test_update_renames_and_a_bad_secret_is_refused_leaving_everything_as_it_was(
     rec: Recorder, s3_config: dict[str, str], tmp_path: Path
 ) -> None:
-    sp = create_provider(rec, s3_config)
+    sp = create_s3_provider(rec, s3_config)
     out = rec.ok("storageProviders", "update", "s3", "--id", sp, "--name", "renamed").out
     assert out.strip() == "Updated storage provider"
     before = rec.json("storageProviders", "details", "--id", sp)
@@ -278,7 +258,7 @@ def test_update_renames_and_a_bad_secret_is_refused_leaving_everything_as_it_was
 def test_update_applies_gradient_semantics_and_proves_the_new_config(
     rec: Recorder, s3_config: dict[str, str]
 ) -> None:
-    sp = create_provider(rec, {**s3_config, "region": "us-east-1"})
+    sp = create_s3_provider(rec, {**s3_config, "region": "us-east-1"})
     # empty bucket/keys mean "unchanged"; an empty region clears it
     args = ["--bucket", "", "--accessKey", "", "--secretAccessKey", "", "--region", ""]
     rec.ok("storageProviders", "update", "s3", "--id", sp, *args)
@@ -315,7 +295,7 @@ def test_the_managed_provider_cannot_be_updated_or_deleted(rec: Recorder) -> Non
 def test_delete_is_refused_while_a_dataset_uses_the_provider(
     rec: Recorder, s3_config: dict[str, str]
 ) -> None:
-    sp = create_provider(rec, s3_config)
+    sp = create_s3_provider(rec, s3_config)
     ds = rec.json("datasets", "create", "--name", "uses-it", "--storageProviderId", sp)["id"]
     result = rec("storageProviders", "delete", "--id", sp)
     fails(result, sp, "Hint:")
@@ -333,11 +313,11 @@ def test_delete_is_refused_while_a_dataset_uses_the_provider(
 def test_the_key_file_is_0600_and_reused(
     rec: Recorder, s3_config: dict[str, str], cargohold_home: Path, tmp_path: Path
 ) -> None:
-    sp = create_provider(rec, s3_config)
+    sp = create_s3_provider(rec, s3_config)
     key_file = cargohold_home / "secret.key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     key = key_file.read_bytes()
-    create_provider(rec, s3_config, "second")
+    create_s3_provider(rec, s3_config, "second")
     assert key_file.read_bytes() == key
     round_trip(rec, tmp_path, sp)  # a new process-like run decrypts with the same file
     assert key_file.read_bytes() == key
@@ -347,10 +327,9 @@ def test_a_changed_secret_key_is_a_clear_error(
     rec: Recorder, s3_config: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("CARGOHOLD_SECRET_KEY", "the first key, long and random enough")
-    sp = create_provider(rec, s3_config)
+    sp = create_s3_provider(rec, s3_config)
     monkeypatch.setenv("CARGOHOLD_SECRET_KEY", "another key")
-    ds = rec.json("datasets", "create", "--name", "locked", "--storageProviderId", sp)["id"]
-    ref = rec.ok("datasets", "versions", "create", "--id", ds).out.split()[-1]
+    _, ref = new_version(rec, "locked", sp)
     src = write_tree(tmp_path / "src", {"f.txt": b"x"})
     result = rec("datasets", "files", "put", "--id", ref, "--source-path", str(src))
     fails(result, "cannot decrypt the secret of provider", "CARGOHOLD_SECRET_KEY changed?")
@@ -403,7 +382,7 @@ def test_cors_applies_the_get_put_rule_and_keeps_other_rules(
     client = s3_server.client()
     other = {"AllowedMethods": ["HEAD"], "AllowedOrigins": ["https://other.example"]}
     client.put_bucket_cors(Bucket=s3_config["bucket"], CORSConfiguration={"CORSRules": [other]})
-    sp = create_provider(rec, s3_config)
+    sp = create_s3_provider(rec, s3_config)
     origins = ["--origin", "https://app.example.com", "--origin", "http://localhost:3000/"]
     out = rec.ok("storageProviders", "cors", "--id", sp, *origins).out
     assert "https://app.example.com, http://localhost:3000" in out
@@ -419,7 +398,7 @@ def test_cors_applies_the_get_put_rule_and_keeps_other_rules(
 def test_cors_refuses_bad_origins_and_the_managed_provider(
     rec: Recorder, s3_config: dict[str, str]
 ) -> None:
-    sp = create_provider(rec, s3_config)
+    sp = create_s3_provider(rec, s3_config)
     fails(rec("storageProviders", "cors", "--id", sp, "--origin", "app.example.com"), "origin")
     [managed] = [p for p in rec.json("storageProviders", "list") if p["isManaged"]]
     fails(rec("storageProviders", "cors", "--id", managed["id"], "--origin", "*"))
@@ -432,12 +411,12 @@ def test_cors_refuses_bad_origins_and_the_managed_provider(
 @pytest.fixture
 def managed_in_bucket(
     cargohold_home: Path, s3_config: dict[str, str], monkeypatch: pytest.MonkeyPatch
-) -> Iterator[dict[str, str]]:
+) -> dict[str, str]:
     monkeypatch.setenv("CARGOHOLD_MANAGED_S3_BUCKET", s3_config["bucket"])
     monkeypatch.setenv("CARGOHOLD_MANAGED_S3_ENDPOINT", s3_config["endpoint"])
     monkeypatch.setenv("CARGOHOLD_MANAGED_S3_ACCESS_KEY", s3_config["accessKey"])
     monkeypatch.setenv("CARGOHOLD_MANAGED_S3_SECRET_KEY", s3_config["secretAccessKey"])
-    yield s3_config
+    return s3_config
 
 
 def test_the_managed_provider_can_live_in_a_bucket(

@@ -9,14 +9,19 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.cli_helpers import Cli, run_process, write_tree
+from tests.cli_helpers import (
+    Cli,
+    command,
+    create_s3_provider,
+    run_process,
+    s3_provider_args,
+    write_tree,
+)
 from tests.conftest import S3Server
 from tests.faultproxy import FaultProxy
 
@@ -28,25 +33,16 @@ def cli(cargohold_home: Path, capsys: pytest.CaptureFixture[str]) -> Cli:
     return Cli(capsys)
 
 
-def make_provider(cli: Cli, config: dict[str, str], endpoint: str | None = None) -> str:
-    out = cli.ok(
-        "storageProviders",
-        "create",
-        "s3",
-        "--name",
-        "bucket",
-        "--bucket",
-        config["bucket"],
-        f"--accessKey={config['accessKey']}",
-        f"--secretAccessKey={config['secretAccessKey']}",
-        "--endpoint",
-        endpoint or config["endpoint"],
-    ).out
-    assert out.startswith("Created new storage provider with id: spl")
-    return out.split()[-1]
+def open_version(cli: Cli, config: dict[str, str], endpoint: str, name: str) -> tuple[str, str]:
+    """A provider for the bucket reached through `endpoint`, a dataset `name` on it and an open
+    version of that dataset: (dataset ID, ref)."""
+    sp = create_s3_provider(cli, {**config, "endpoint": endpoint}, "bucket")
+    ds = cli.ok("datasets", "create", "--name", name, "--storageProviderId", sp).out.split()[-1]
+    ref = cli.ok("datasets", "versions", "create", "--id", ds).out.split()[-1]
+    return ds, ref
 
 
-def _team(cli: Cli) -> str:
+def _team() -> str:
     from cargohold.services import build_services
     from cargohold.settings import Settings
 
@@ -119,7 +115,7 @@ def test_a_dataset_in_a_bucket_round_trips_and_plain_tools_can_read_it(
     data = write_tree(tmp_path / "data", files)
     (data / "linked.txt").symlink_to(data / "with space" / "ünïcode & name.txt")
     files["linked.txt"] = files["with space/ünïcode & name.txt"]
-    sp = make_provider(cli, s3_config)
+    sp = create_s3_provider(cli, s3_config, "bucket")
     ds = cli.ok("datasets", "create", "--name", "s3data", "--storageProviderId", sp).out.split()[-1]
     cli.ok("datasets", "versions", "create", "--id", ds, "--source-path", f"{data}/")
     out = tmp_path / "out"
@@ -127,7 +123,7 @@ def test_a_dataset_in_a_bucket_round_trips_and_plain_tools_can_read_it(
     for rel, content in files.items():
         assert (out / rel).read_bytes() == content, rel
 
-    team = _team(cli)
+    team = _team()
     keys = bucket_objects(s3_server, s3_config["bucket"])
     assert keys and all(k.startswith(f"{team}/") for k in keys)
     assert any(k.startswith(f"{team}/packs/") for k in keys)
@@ -141,11 +137,7 @@ def test_ten_thousand_small_files_cost_fewer_than_a_hundred_puts(
     data = write_tree(tmp_path / "many", files)
     proxy = FaultProxy(s3_server.endpoint, lifetime=300)
     with proxy as endpoint:
-        sp = make_provider(cli, s3_config, endpoint)
-        ds = cli.ok("datasets", "create", "--name", "many", "--storageProviderId", sp).out.split()[
-            -1
-        ]
-        ref = cli.ok("datasets", "versions", "create", "--id", ds).out.split()[-1]
+        ds, ref = open_version(cli, s3_config, endpoint, "many")
         proxy.reset_counts()
         sent = cli.json("datasets", "files", "put", "--id", ref, "--source-path", f"{data}/")
         puts = proxy.count("PUT")
@@ -177,11 +169,7 @@ def test_faults_on_the_wire_leave_every_committed_version_whole(
     data = write_tree(tmp_path / "faulty", files)
     proxy = FaultProxy(s3_server.endpoint, seed=11, lifetime=300)
     with proxy as endpoint:
-        sp = make_provider(cli, s3_config, endpoint)
-        ds = cli.ok(
-            "datasets", "create", "--name", "faults", "--storageProviderId", sp
-        ).out.split()[-1]
-        ref = cli.ok("datasets", "versions", "create", "--id", ds).out.split()[-1]
+        _, ref = open_version(cli, s3_config, endpoint, "faults")
         proxy.fail(500, method="PUT", fraction=0.15)
         proxy.fail(503, method="GET", fraction=0.1)
         proxy.reset(method="PUT", fraction=0.1)
@@ -204,6 +192,13 @@ def test_faults_on_the_wire_leave_every_committed_version_whole(
         assert (out / rel).read_bytes() == content, rel
 
 
+def run_ok(*args: str) -> str:
+    """`cargohold ARGS` as a new process; what it printed, once it has succeeded."""
+    result = run_process(*args)
+    assert result.code == 0, result.err
+    return result.out
+
+
 def test_the_server_stopped_halfway_through_a_1gb_upload(
     cargohold_home: Path, s3_server: S3Server, s3_config: dict[str, str], tmp_path: Path
 ) -> None:
@@ -215,27 +210,12 @@ def test_the_server_stopped_halfway_through_a_1gb_upload(
         (data / f"d{i % 20}").mkdir(parents=True, exist_ok=True)
         (data / f"d{i % 20}" / f"f-{i:04}.bin").write_bytes(os.urandom(size))
     total = 2000 * size
-    ok = lambda *a: _ok(run_process(*a))  # noqa: E731
-    sp = ok(
-        "storageProviders",
-        "create",
-        "s3",
-        "--name",
-        "gig",
-        "--bucket",
-        s3_config["bucket"],
-        "--accessKey",
-        s3_config["accessKey"],
-        "--secretAccessKey",
-        s3_config["secretAccessKey"],
-        "--endpoint",
-        s3_config["endpoint"],
-    ).split()[-1]
-    ds = ok("datasets", "create", "--name", "gig", "--storageProviderId", sp).split()[-1]
-    ref = ok("datasets", "versions", "create", "--id", ds).split()[-1]
+    sp = run_ok(*s3_provider_args(s3_config, "gig")).split()[-1]
+    ds = run_ok("datasets", "create", "--name", "gig", "--storageProviderId", sp).split()[-1]
+    ref = run_ok("datasets", "versions", "create", "--id", ds).split()[-1]
     args = ["datasets", "files", "put", "--id", ref, "--source-path", f"{data}/", "--json"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cargohold.cli.main", *args],
+        command(*args),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -258,24 +238,19 @@ def test_the_server_stopped_halfway_through_a_1gb_upload(
             os.killpg(proc.pid, signal.SIGKILL)
         s3_server.start()
     landed = sum(bucket_objects(s3_server, s3_config["bucket"]).values())
-    rerun = json.loads(ok(*args))
+    rerun = json.loads(run_ok(*args))
     print(f"\nstopped with {landed:,} of {total:,} bytes stored; the re-run sent {rerun}")
     assert rerun["files"] == 2000
     assert rerun["bytesSent"] + rerun["bytesSkipped"] == total
     assert rerun["bytesSent"] <= total - landed + 2 * 32 * 1024 * 1024  # a pack or two resent
     assert rerun["bytesSent"] < total * 0.7
-    ok("datasets", "versions", "commit", "--id", ref)
+    run_ok("datasets", "versions", "commit", "--id", ref)
     out = tmp_path / "back"
-    ok("datasets", "files", "get", "--id", ref, "--target-path", str(out))
+    run_ok("datasets", "files", "get", "--id", ref, "--target-path", str(out))
     for i in range(0, 2000, 37):
         rel = Path(f"d{i % 20}") / f"f-{i:04}.bin"
         assert (out / rel).read_bytes() == (data / rel).read_bytes()
     assert sum(1 for p in out.rglob("*.bin")) == 2000
-
-
-def _ok(result: Any) -> str:
-    assert result.code == 0, result.err
-    return str(result.out)
 
 
 @pytest.mark.parametrize("threshold", ["0", "4MiB"], ids=["whole", "packed"])
@@ -291,11 +266,7 @@ def test_a_file_that_cannot_be_sent_fails_the_command_and_is_named(
     data = write_tree(tmp_path / "x", {"only-one.bin": os.urandom(1000)})
     proxy = FaultProxy(s3_server.endpoint)
     with proxy as endpoint:
-        sp = make_provider(cli, s3_config, endpoint)
-        ds = cli.ok("datasets", "create", "--name", "nope", "--storageProviderId", sp).out.split()[
-            -1
-        ]
-        ref = cli.ok("datasets", "versions", "create", "--id", ds).out.split()[-1]
+        _, ref = open_version(cli, s3_config, endpoint, "nope")
         proxy.fail(500, method="PUT")
         res = cli("datasets", "files", "put", "--id", ref, "--source-path", f"{data}/")
     assert res.code == 1 and "Traceback" not in res.err
