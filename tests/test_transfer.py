@@ -15,10 +15,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from cargohold.blobs import LocalBlobStore
+from cargohold.blobs import BlobStore, LocalBlobStore
 from cargohold.errors import HashMismatch, QuotaExceeded
-from cargohold.services import Services, build_services
+from cargohold.services import Services
 from cargohold.services.download import get
+from cargohold.services.root import Platform, ensure_default_team
+from cargohold.services.stores import StoreRegistry
 from cargohold.services.upload import put
 from cargohold.settings import Settings
 from tests.cli_helpers import write_tree
@@ -50,18 +52,29 @@ def settings(cargohold_home: Path) -> Settings:
     )
 
 
-def make(settings: Settings) -> tuple[Services, PackingStore]:
-    svc = build_services(settings)
-    store = PackingStore(settings.managed_dir)
-    managed = svc.storage_providers.managed()
-    svc.objects.ctx.stores._open[managed.id] = store
-    return svc, store
+class PackingRegistry(StoreRegistry):
+    """The managed provider backed by a PackingStore."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.store = PackingStore(settings.managed_dir)
+
+    def _managed(self) -> BlobStore:
+        return self.store
+
+
+def make(settings: Settings) -> tuple[Services, PackingStore, Platform]:
+    stores = PackingRegistry(settings)
+    platform = Platform(settings, stores)
+    svc = platform.services(ensure_default_team(platform.catalog))
+    svc.on_close.append(platform.close)
+    return svc, stores.store, platform
 
 
 @pytest.fixture
-def svc(settings: Settings) -> Iterator[tuple[Services, PackingStore]]:
-    services, store = make(settings)
-    yield services, store
+def svc(settings: Settings) -> Iterator[tuple[Services, PackingStore, Platform]]:
+    services, store, platform = make(settings)
+    yield services, store, platform
     services.close()
 
 
@@ -77,9 +90,9 @@ def new_ref(services: Services, name: str = "d") -> str:
 
 
 def test_small_files_travel_in_few_packs_and_read_back(
-    svc: tuple[Services, PackingStore], tmp_path: Path
+    svc: tuple[Services, PackingStore, Platform], tmp_path: Path
 ) -> None:
-    services, store = svc
+    services, store, _ = svc
     files = small_files(tmp_path / "src", 1000)  # 2 MB in 2 kB files, 256 kB packs
     ref = new_ref(services)
     summary = put(services, ref, [f"{tmp_path / 'src'}/"])
@@ -97,9 +110,9 @@ def test_small_files_travel_in_few_packs_and_read_back(
 
 
 def test_pack_indexes_let_plain_tools_find_every_file(
-    svc: tuple[Services, PackingStore], tmp_path: Path
+    svc: tuple[Services, PackingStore, Platform], tmp_path: Path
 ) -> None:
-    services, store = svc
+    services, store, _ = svc
     files = small_files(tmp_path / "src", 50)
     ref = new_ref(services)
     put(services, ref, [f"{tmp_path / 'src'}/"])
@@ -119,15 +132,15 @@ def test_pack_indexes_let_plain_tools_find_every_file(
 
 
 def test_a_pack_sent_but_not_recorded_is_found_again(
-    svc: tuple[Services, PackingStore], tmp_path: Path
+    svc: tuple[Services, PackingStore, Platform], tmp_path: Path
 ) -> None:
     """A run killed between the pack landing and the catalog recording it: the next run
     finds the pack through its index and sends nothing again."""
-    services, _ = svc
+    services, _, platform = svc
     small_files(tmp_path / "src", 300)
     ref = new_ref(services)
     put(services, ref, [f"{tmp_path / 'src'}/"])
-    with services.catalog.engine.begin() as conn:
+    with platform.catalog.engine.begin() as conn:
         conn.execute(sa.text("DELETE FROM version_files"))
         conn.execute(sa.text("DELETE FROM objects"))
         conn.execute(sa.text("DELETE FROM packs"))
@@ -138,9 +151,9 @@ def test_a_pack_sent_but_not_recorded_is_found_again(
 
 
 def test_getting_one_folder_reads_only_its_part_of_the_packs(
-    svc: tuple[Services, PackingStore], tmp_path: Path
+    svc: tuple[Services, PackingStore, Platform], tmp_path: Path
 ) -> None:
-    services, store = svc
+    services, store, _ = svc
     files = {f"{d}/f-{i:04}.bin": os.urandom(3000) for d in ("a", "b", "c") for i in range(100)}
     write_tree(tmp_path / "src", files)
     ref = new_ref(services)
@@ -153,9 +166,9 @@ def test_getting_one_folder_reads_only_its_part_of_the_packs(
 
 
 def test_a_damaged_pack_member_is_an_error_naming_the_object(
-    svc: tuple[Services, PackingStore], tmp_path: Path
+    svc: tuple[Services, PackingStore, Platform], tmp_path: Path
 ) -> None:
-    services, store = svc
+    services, store, _ = svc
     small_files(tmp_path / "src", 20)
     ref = new_ref(services)
     put(services, ref, [f"{tmp_path / 'src'}/"])
@@ -172,7 +185,7 @@ def test_a_damaged_pack_member_is_an_error_naming_the_object(
 def test_the_managed_quota_refuses_before_any_byte_is_sent(
     settings: Settings, tmp_path: Path
 ) -> None:
-    services, store = make(dataclasses.replace(settings, managed_quota=150_000))
+    services, store, _ = make(dataclasses.replace(settings, managed_quota=150_000))
     try:
         write_tree(tmp_path / "fits", {"a.bin": os.urandom(100_000)})
         write_tree(tmp_path / "over", {"b.bin": os.urandom(60_000), "c.bin": os.urandom(1000)})
@@ -182,6 +195,6 @@ def test_the_managed_quota_refuses_before_any_byte_is_sent(
         with pytest.raises(QuotaExceeded, match="100,000 of the team's 150,000 bytes"):
             put(services, ref, [f"{tmp_path / 'over'}/"])
         assert store.puts == puts
-        assert [e.path for e in services.files.entries(ref)[1]] == ["a.bin"]
+        assert [e.path for e in services.objects.reader(ref).files()] == ["a.bin"]
     finally:
         services.close()

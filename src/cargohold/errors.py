@@ -32,6 +32,7 @@ The tree::
     ├── IntegrityError                              500
     │   ├── HashMismatch
     │   └── ObjectMissing
+    ├── Unauthorized                                401
     ├── QuotaExceeded                               413
     ├── StorageError (OSError)                      502
     │   ├── StorageAccessDenied
@@ -205,6 +206,15 @@ class BucketNotFound(StorageError):
 class StorageUnreachable(StorageError):
     code = "storage-unreachable"
     default_hint = "Check the endpoint URL and that the storage server is running"
+
+
+class Unauthorized(CargoholdError):
+    code = "unauthorized"
+    status = 401
+    default_hint = (
+        "Save a valid API key with: cargohold apiKey KEY (an operator creates one with: "
+        "cargohold admin keys create --team TEAM)"
+    )
 
 
 class QuotaExceeded(CargoholdError):

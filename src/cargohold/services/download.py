@@ -23,8 +23,8 @@ from cargohold.domain.models import FileEntry
 from cargohold.domain.packs import PackMember, Span, plan_reads
 from cargohold.domain.paths import basename, dir_prefix, relative_to, user_path
 from cargohold.errors import FileNotInVersion, InvalidPath
-from cargohold.services.files import VersionReader
 from cargohold.services.progress import NoProgress, Progress
+from cargohold.services.protocol import Reader
 from cargohold.services.root import Services
 
 LINK_THREADS = 2  # 20,000 links: 0.27 s by one thread, 0.14 s by two, no better by four
@@ -49,9 +49,7 @@ class GetSummary:
         }
 
 
-def plan(
-    reader: VersionReader, sources: Sequence[str], target: Path
-) -> list[tuple[FileEntry, str]]:
+def plan(reader: Reader, sources: Sequence[str], target: Path) -> list[tuple[FileEntry, str]]:
     """(file, destination) pairs for every source path (the whole version by default).
     Destinations are strings: 20,000 Path objects cost more than the links they name."""
     pairs: dict[str, FileEntry] = {}
@@ -61,7 +59,7 @@ def plan(
     return [(e, d) for d, e in sorted(pairs.items())]
 
 
-def _one_source(reader: VersionReader, source: str, target: Path) -> list[tuple[FileEntry, str]]:
+def _one_source(reader: Reader, source: str, target: Path) -> list[tuple[FileEntry, str]]:
     key, is_dir = user_path(source, "source path")
     if not is_dir:
         single = reader.file(key)
@@ -121,7 +119,7 @@ def get(
 
 def _place_all(
     services: Services,
-    reader: VersionReader,
+    reader: Reader,
     by_sha: dict[str, list[tuple[FileEntry, str]]],
     summary: GetSummary,
 ) -> None:
@@ -156,7 +154,7 @@ def _place_all(
 
 def _fetch_all(
     services: Services,
-    reader: VersionReader,
+    reader: Reader,
     need: dict[str, int],
     summary: GetSummary,
     jobs: int,
@@ -203,7 +201,7 @@ def _count(summary: GetSummary, progress: Progress, objects: int, nbytes: int) -
 
 def _place(
     services: Services,
-    reader: VersionReader,
+    reader: Reader,
     materializer: Materializer,
     entry: FileEntry,
     dest: Path,
@@ -237,7 +235,7 @@ def _cannot_write(dest: Path, exc: OSError | None = None) -> InvalidPath:
     return InvalidPath(f"Cannot write {dest}: {reason}", path=str(dest))
 
 
-def _fetch(services: Services, reader: VersionReader, sha: str, size: int) -> Path:
+def _fetch(services: Services, reader: Reader, sha: str, size: int) -> Path:
     """One object into the cache, verified on the way in."""
     loc = reader.locations({sha: size})[sha]
     if loc.pack is not None and loc.offset is not None:

@@ -44,6 +44,11 @@ class VersionWriter:
         parts would otherwise stay billed forever (recent ones may still be resumed)."""
         return self.odb.store.cleanup_incomplete(f"{self.team}/", older_than)
 
+    @property
+    def pack_size(self) -> int:
+        """The size a pack is closed at."""
+        return self.settings.pack_size
+
     def packed(self, size: int) -> bool:
         """Whether content of this size travels in a pack."""
         return self.odb.packs_small_files and size < self.settings.pack_threshold
@@ -90,14 +95,14 @@ class VersionWriter:
                 needed=extra,
             )
 
-    def send_file(self, sha256: str, source: Path) -> int:
+    def send_file(self, sha256: str, source: str) -> int:
         """Store one local file (parts read in place, no stream to regroup), verified."""
         try:
-            return self.odb.add_file(check_sha256(sha256), source)
+            return self.odb.add_file(check_sha256(sha256), Path(source))
         except OSError as exc:
             raise SourcePathError.unreadable(source, exc) from None
 
-    def send_pack(self, files: Sequence[tuple[FileEntry, str | Path]]) -> int:
+    def send_pack(self, files: Sequence[tuple[FileEntry, str]]) -> int:
         """Store small files as one pack (each verified as read) and record it."""
         contents: list[bytes] = []
         members: list[PackMember] = []
@@ -183,12 +188,6 @@ class FileService:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
 
-    def stage(self, ref: str, entries: Sequence[FileEntry]) -> None:
-        """Record files in an uncommitted version; their objects must already be stored."""
-        _check_entries(entries)
-        ds, v = self.ctx.version(ref)
-        self.ctx.catalog.stage_files(ds.id, v.version, entries)
-
     def list(
         self,
         ref: str,
@@ -211,13 +210,6 @@ class FileService:
         return (
             [ListedEntry(name=single.path.rsplit("/", 1)[-1], size=single.size)] if single else []
         )
-
-    def entries(
-        self, ref: str, path: str | None = None
-    ) -> tuple[Version, builtins.list[FileEntry]]:
-        """The resolved version and its files under a directory (all files by default)."""
-        ds, v = self.ctx.version(ref)
-        return v, self.ctx.catalog.files(ds.id, v.version, dir_prefix(path))
 
     def delete(self, ref: str, paths: Sequence[str] = ("/",)) -> int:
         """Delete files or directories; a path without a trailing '/' that names a file

@@ -22,15 +22,21 @@ class StoreRegistry:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.secrets = SecretBox(settings.secret_key, settings.home)
-        self._open: dict[str, BlobStore] = {}
+        self._open: dict[str, tuple[object, BlobStore]] = {}
         self._lock = threading.Lock()
 
     def for_provider(self, provider: StorageProvider) -> BlobStore:
+        """The provider's store, opened once per configuration: a provider another server
+        process updated (newer `dt_modified`) gets a new store here too."""
+        stamp = provider.dt_modified
         with self._lock:
-            store = self._open.get(provider.id)
-            if store is None:
-                store = self._make(provider)
-                self._open[provider.id] = store
+            held = self._open.get(provider.id)
+            if held is not None and held[0] == stamp:
+                return held[1]
+            if held is not None:
+                close_store(held[1])
+            store = self._make(provider)
+            self._open[provider.id] = (stamp, store)
             return store
 
     def open_ahead(self, provider: StorageProvider) -> None:
@@ -47,7 +53,15 @@ class StoreRegistry:
     def forget(self, provider_id: str) -> None:
         """Drop an open store (its provider changed or went away)."""
         with self._lock:
-            close_store(self._open.pop(provider_id, None))
+            held = self._open.pop(provider_id, None)
+        if held is not None:
+            close_store(held[1])
+
+    def close(self) -> None:
+        with self._lock:
+            held, self._open = list(self._open.values()), {}
+        for _, store in held:
+            close_store(store)
 
     def open_s3(self, config: dict[str, Any], **options: Any) -> BlobStore:
         """A store for a Gradient-shaped S3 config whose secret is in clear; `options` go to

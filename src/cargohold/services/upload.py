@@ -21,8 +21,8 @@ from cargohold.cache.hashes import HashCache, Stamp, stamp
 from cargohold.domain.models import FileEntry
 from cargohold.domain.paths import dir_prefix, upload_key
 from cargohold.errors import CargoholdError, InvalidInput, SourcePathError
-from cargohold.services.files import VersionWriter
 from cargohold.services.progress import NoProgress, Progress
+from cargohold.services.protocol import Writer
 from cargohold.services.root import Services
 
 STAGE_EVERY = 1000
@@ -239,7 +239,7 @@ def put(
 class _Stager:
     """Stages files in batches as their objects land, with the whole objects' records."""
 
-    def __init__(self, writer: VersionWriter) -> None:
+    def __init__(self, writer: Writer) -> None:
         self.writer = writer
         self.entries: list[FileEntry] = []
         self.landed: dict[str, int] = {}
@@ -273,11 +273,11 @@ class _Task:
         return sum(g[0].size for g in self.groups)
 
 
-def _tasks(writer: VersionWriter, by_sha: dict[str, list[FileEntry]]) -> Iterator[_Task]:
+def _tasks(writer: Writer, by_sha: dict[str, list[FileEntry]]) -> Iterator[_Task]:
     """Whole objects one by one; small contents gathered, in path order, into packs."""
     pack: list[list[FileEntry]] = []
     filled = 0
-    limit = writer.settings.pack_size
+    limit = writer.pack_size
     for group in by_sha.values():
         if not writer.packed(group[0].size):
             yield _Task([group], packed=False)
@@ -291,13 +291,13 @@ def _tasks(writer: VersionWriter, by_sha: dict[str, list[FileEntry]]) -> Iterato
         yield _Task(pack, packed=True)
 
 
-def _run(writer: VersionWriter, task: _Task, sources: dict[str, str]) -> int:
+def _run(writer: Writer, task: _Task, sources: dict[str, str]) -> int:
     """Send one task; a failure names the local file(s) it was about."""
     try:
         if task.packed:
             return writer.send_pack([(g[0], sources[g[0].sha256]) for g in task.groups])
         head = task.groups[0][0]
-        return writer.send_file(head.sha256, Path(sources[head.sha256]))
+        return writer.send_file(head.sha256, sources[head.sha256])
     except CargoholdError as exc:
         raise _naming(exc, [sources[g[0].sha256] for g in task.groups]) from exc
 
@@ -312,7 +312,7 @@ def _naming(exc: CargoholdError, paths: list[str]) -> CargoholdError:
 
 
 def _send(
-    writer: VersionWriter,
+    writer: Writer,
     waiting: list[FileEntry],
     sources: dict[str, str],
     summary: PutSummary,
@@ -327,7 +327,7 @@ def _send(
     progress.start("Uploading", len(by_sha), sum(v[0].size for v in by_sha.values()))
     stager = _Stager(writer)
     todo = _tasks(writer, by_sha)
-    budget = 2 * writer.settings.pack_size
+    budget = 2 * writer.pack_size
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         in_flight: dict[Future[int], _Task] = {}
         held = 0

@@ -1,0 +1,1 @@
+"""The HTTP API: a FastAPI app over the service layer (routes translate, never decide)."""

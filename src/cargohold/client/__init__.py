@@ -1,0 +1,1 @@
+"""The service protocol over HTTP: what the CLI uses when CARGOHOLD_SERVER is set."""
