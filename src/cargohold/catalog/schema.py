@@ -152,3 +152,16 @@ packs = Table(
     Column("members", Integer, nullable=False),
     Column("dt_created", TS, nullable=False),
 )
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("team_id", String(16), ForeignKey("teams.id", ondelete="CASCADE"), nullable=False),
+    Column("name", NAME, nullable=True),
+    Column("prefix", String(16), nullable=False, index=True),
+    # SHA-256 of the key's whole text (domain/ids.key_digest); the text is never stored.
+    Column("digest", String(64), nullable=False, unique=True),
+    Column("dt_created", TS, nullable=False),
+    Column("dt_revoked", TS, nullable=True),
+)

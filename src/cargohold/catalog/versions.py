@@ -26,6 +26,7 @@ from cargohold.catalog.catalog import (
 )
 from cargohold.catalog.datasets import DatasetCatalog
 from cargohold.catalog.schema import datasets, tags, version_files, versions
+from cargohold.catalog.teams import TeamCatalog
 from cargohold.domain.ids import is_version_id, new_version_id
 from cargohold.domain.models import FileEntry, Tag, Version
 from cargohold.domain.refs import LATEST
@@ -38,7 +39,7 @@ from cargohold.errors import (
 )
 
 
-class Catalog(DatasetCatalog):
+class Catalog(DatasetCatalog, TeamCatalog):
     # -- versions ------------------------------------------------------------------------
 
     def add_version(

@@ -10,6 +10,7 @@ import traceback
 import click
 
 from cargohold import __version__
+from cargohold.cli.admin import admin
 from cargohold.cli.base import Group, services
 from cargohold.cli.cache import cache
 from cargohold.cli.datasets import datasets
@@ -34,6 +35,7 @@ def cli() -> None:
 cli.add_command(datasets)
 cli.add_command(storage_providers)
 cli.add_command(cache)
+cli.add_command(admin)
 
 
 def main(argv: list[str] | None = None) -> int:

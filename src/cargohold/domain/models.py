@@ -17,6 +17,22 @@ class Team:
 
 
 @dataclass(frozen=True)
+class ApiKey:
+    """An API key of a team, as the catalog knows it: never its text, nor the text's digest."""
+
+    id: str
+    team_id: str
+    name: str | None
+    prefix: str
+    dt_created: datetime
+    dt_revoked: datetime | None = None
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.dt_revoked is not None
+
+
+@dataclass(frozen=True)
 class StorageProvider:
     id: str
     team_id: str

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from cargohold.domain.models import (
+    ApiKey,
     Dataset,
     FileEntry,
     ListedEntry,
@@ -32,6 +33,18 @@ def masked_config(config: dict[str, Any]) -> dict[str, Any]:
 
 def team(t: Team) -> dict[str, Any]:
     return {"id": t.id, "name": t.name, "dtCreated": _ts(t.dt_created)}
+
+
+def api_key(k: ApiKey) -> dict[str, Any]:
+    """An API key as listings show it: its prefix, never its text or digest."""
+    return {
+        "id": k.id,
+        "name": k.name,
+        "prefix": k.prefix,
+        "dtCreated": _ts(k.dt_created),
+        "dtRevoked": _ts(k.dt_revoked),
+        "isRevoked": k.is_revoked,
+    }
 
 
 def storage_provider(p: StorageProvider) -> dict[str, Any]:
