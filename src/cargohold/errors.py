@@ -39,6 +39,7 @@ The tree::
     │   ├── BucketNotFound
     │   └── StorageUnreachable
     ├── CatalogUnavailable                          503
+    ├── ServerUnreachable                           503
     └── ConfigurationError                          500
 
 Subclasses of built-ins let file-like code catch what it already knows
@@ -227,6 +228,14 @@ class CatalogUnavailable(CargoholdError):
     code = "catalog-unavailable"
     status = 503
     default_hint = "Check CARGOHOLD_DATABASE_URL and that the database server is running"
+
+
+class ServerUnreachable(CargoholdError):
+    """The HTTP client could not talk to the cargohold server (never sent by a server)."""
+
+    code = "server-unreachable"
+    status = 503
+    default_hint = "Check CARGOHOLD_SERVER (or --server) and that `cargohold server` is running"
 
 
 class ConfigurationError(CargoholdError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ class Settings:
         env = os.environ if env is None else env
         home = Path(env.get("CARGOHOLD_HOME") or Path.home() / ".cargohold").expanduser()
         size_text = env.get("CARGOHOLD_CACHE_SIZE")
+        saved = load_config(home)
         return cls(
             home=home,
             database_url=env.get("CARGOHOLD_DATABASE_URL")
@@ -51,8 +53,8 @@ class Settings:
             cache_size=parse_size(size_text) if size_text else DEFAULT_CACHE_SIZE,
             storage_dir=Path(env.get("CARGOHOLD_STORAGE_DIR") or home / "storage").expanduser(),
             managed_dir=home / "managed",
-            server=env.get("CARGOHOLD_SERVER") or None,
-            api_key=env.get("CARGOHOLD_API_KEY") or None,
+            server=env.get("CARGOHOLD_SERVER") or saved.get("server") or None,
+            api_key=env.get("CARGOHOLD_API_KEY") or saved.get("apiKey") or None,
             jobs=int(env.get("CARGOHOLD_JOBS") or 8),
             secret_key=env.get("CARGOHOLD_SECRET_KEY") or None,
             managed_s3=_managed_s3(env),
@@ -61,6 +63,35 @@ class Settings:
             pack_threshold=_size(env, "CARGOHOLD_PACK_THRESHOLD", 4 * MIB) or 0,
             pack_size=_size(env, "CARGOHOLD_PACK_SIZE", 8 * MIB) or 8 * MIB,
         )
+
+
+CONFIG_FILE = "config.json"
+
+
+def load_config(home: Path) -> dict[str, str]:
+    """What `cargohold apiKey` saved (`apiKey`, `server`); empty when nothing was, or the
+    file cannot be read (the variables and options still work)."""
+    try:
+        data = json.loads((home / CONFIG_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(v, str)} if isinstance(data, dict) else {}
+
+
+def save_config(home: Path, values: Mapping[str, str | None]) -> Path:
+    """Merge `values` into the saved config (None removes a key); the file is mode 0600, as
+    it holds an API key."""
+    data = {**load_config(home), **{k: v for k, v in values.items() if v is not None}}
+    for key in [k for k, v in values.items() if v is None]:
+        data.pop(key, None)
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / CONFIG_FILE
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=2)
+    os.replace(tmp, path)
+    return path
 
 
 MANAGED_S3 = {

@@ -81,6 +81,11 @@ class CatalogBase:
         ):
             yield conn
 
+    def ping(self) -> None:
+        """One trivial query: raises CatalogUnavailable when the database cannot answer."""
+        with self.reading() as conn:
+            conn.execute(select(1))
+
     @property
     def for_update(self) -> bool:
         return self.engine.dialect.name == "postgresql"

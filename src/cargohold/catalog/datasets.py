@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
 from cargohold.catalog import rows
 from cargohold.catalog.catalog import CatalogBase, dataset_of
-from cargohold.catalog.schema import datasets, storage_providers
+from cargohold.catalog.schema import datasets, objects, storage_providers, versions
 from cargohold.domain.ids import is_dataset_id
 from cargohold.domain.models import Dataset, StorageProvider
 from cargohold.errors import DatasetNotFound, NameTaken, ProviderInUse
@@ -66,6 +66,35 @@ class DatasetCatalog(CatalogBase):
         with self.reading() as conn:
             providers = {p.id: p for p in self.list_providers(team_id)}
             return [rows.dataset(r, providers[r.storage_provider_id]) for r in conn.execute(query)]
+
+    def usage_by_provider(self, team_id: str) -> dict[str, dict[str, int]]:
+        """Per provider of the team: bytes of content stored (each content once), objects,
+        datasets and versions."""
+        stored = (
+            select(objects.c.provider_id, func.sum(objects.c.size), func.count())
+            .where(objects.c.team_id == team_id)
+            .group_by(objects.c.provider_id)
+        )
+        counted = (
+            select(
+                datasets.c.storage_provider_id,
+                func.count(func.distinct(datasets.c.id)),
+                func.count(versions.c.pk),
+            )
+            .select_from(datasets.outerjoin(versions, versions.c.dataset_id == datasets.c.id))
+            .where(datasets.c.team_id == team_id)
+            .group_by(datasets.c.storage_provider_id)
+        )
+        zero = {"bytes": 0, "objects": 0, "datasets": 0, "versions": 0}
+        found: dict[str, dict[str, int]] = {}
+        with self.reading() as conn:
+            for provider, nbytes, count in conn.execute(stored):
+                found.setdefault(provider, dict(zero)).update(bytes=int(nbytes or 0), objects=count)
+            for provider, n_datasets, n_versions in conn.execute(counted):
+                found.setdefault(provider, dict(zero)).update(
+                    datasets=n_datasets, versions=n_versions
+                )
+        return found
 
     def update_dataset(self, team_id: str, key: str, **changes: Any) -> Dataset:
         values = {k: v for k, v in changes.items() if v is not None}

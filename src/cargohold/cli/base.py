@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import functools
 from collections.abc import Callable
@@ -11,7 +12,6 @@ from typing import Any, TypeVar
 import click
 
 from cargohold.cli.render import echo_json
-from cargohold.errors import ConfigurationError
 from cargohold.services import Services, build_services
 from cargohold.settings import Settings
 
@@ -74,6 +74,9 @@ class LeafCommand(click.Command):
         if target:
             _write_options_file(self, ctx, target)
             return None
+        for name in ("api_key", "server"):  # per call, ahead of the environment and config
+            if ctx.params.get(name):
+                CALL_OVERRIDES[name] = ctx.params[name]
         return super().invoke(ctx)
 
 
@@ -87,7 +90,7 @@ def _scan_option(args: list[str], flag: str) -> str | None:
 
 
 def _write_options_file(cmd: click.Command, ctx: click.Context, target: str) -> None:
-    skip = {"options_file", "create_options_file", "api_key", "json_output", "debug"}
+    skip = {"options_file", "create_options_file", "api_key", "server", "json_output", "debug"}
     data: dict[str, Any] = {}
     for param in cmd.params:
         secret = "secret" in (param.name or "").lower()  # never written to disk in clear
@@ -106,6 +109,11 @@ def _plain(value: Any) -> Any:
 def common_options() -> list[click.Parameter]:
     return [
         click.Option(["--apiKey", "api_key"], help="API key for this call (server mode)."),
+        click.Option(
+            ["--server", "server"],
+            metavar="URL",
+            help="Talk to this cargohold server (default: CARGOHOLD_SERVER, else local).",
+        ),
         click.Option(
             ["--optionsFile", "options_file"],
             type=click.Path(dir_okay=False),
@@ -129,15 +137,30 @@ def command(group: click.Group, name: str, **kwargs: Any) -> Callable[[F], F]:
 # -- services, built once per process and only when a command needs them ------------------
 
 
+CALL_OVERRIDES: dict[str, str] = {}
+"""`--apiKey` and `--server` of the command being run."""
+
+
+def settings() -> Settings:
+    """The settings of this call: the environment and saved config, then `--apiKey` and
+    `--server` on top."""
+    found = Settings.from_env()
+    return dataclasses.replace(
+        found,
+        api_key=CALL_OVERRIDES.get("api_key", found.api_key),
+        server=CALL_OVERRIDES.get("server", found.server),
+    )
+
+
 @functools.cache
 def services() -> Services:
-    settings = Settings.from_env()
-    if settings.server:
-        raise ConfigurationError(
-            "Server mode (CARGOHOLD_SERVER) is not available in this version",
-            hint="Unset CARGOHOLD_SERVER to use the local catalog",
-        )
-    return build_services(settings)
+    """The services of this call: in-process, or through the server when one is named."""
+    current = settings()
+    if current.server:
+        from cargohold.client.services import connect
+
+        return connect(current)
+    return build_services(current)
 
 
 # -- Gradient's --id checks -----------------------------------------------------------------

@@ -16,6 +16,7 @@ from cargohold.cli.cache import cache
 from cargohold.cli.datasets import datasets
 from cargohold.cli.files import files
 from cargohold.cli.providers import storage_providers
+from cargohold.cli.server import api_key, logout, server
 from cargohold.cli.tags import tags
 from cargohold.cli.versions import versions
 from cargohold.errors import CargoholdError
@@ -35,6 +36,9 @@ def cli() -> None:
 cli.add_command(datasets)
 cli.add_command(storage_providers)
 cli.add_command(cache)
+cli.add_command(server)
+cli.add_command(api_key)
+cli.add_command(logout)
 cli.add_command(admin)
 
 

@@ -58,6 +58,8 @@ class ProvidersAPI(Protocol):
 
     def cors(self, provider_id: str, origins: Sequence[str]) -> dict[str, Any]: ...
 
+    def usage(self) -> dict[str, Any]: ...
+
 
 class DatasetsAPI(Protocol):
     def create(

@@ -66,6 +66,23 @@ class StorageProviderService:
             raise ConfigurationError("This team has no managed storage provider")
         return found
 
+    def usage(self) -> dict[str, Any]:
+        """What the team stores, per provider (bytes, objects, datasets, versions), and the
+        managed provider's quota (null: none)."""
+        found = self.ctx.catalog.usage_by_provider(self._team)
+        zero = {"bytes": 0, "objects": 0, "datasets": 0, "versions": 0}
+        rows = [
+            {
+                "storageProviderId": p.id,
+                "name": p.name,
+                "isManaged": p.is_managed,
+                **found.get(p.id, zero),
+            }
+            for p in self.list()
+        ]
+        quota = self.ctx.stores.settings.managed_quota
+        return {"teamId": self._team, "providers": rows, "managedQuota": quota}
+
     # -- S3 providers -------------------------------------------------------------------
 
     def create_s3(

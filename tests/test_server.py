@@ -1,0 +1,123 @@
+"""The team server's rules: keys, teams that never see each other, the error shape."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cargohold.settings import Settings
+from tests.server_helpers import TestServer
+
+
+@pytest.fixture
+def server(cargohold_home: Path) -> Iterator[TestServer]:
+    server = TestServer(Settings.from_env())
+    yield server
+    server.close()
+
+
+def test_health_needs_no_key_and_everything_else_does(server: TestServer) -> None:
+    http = server.http()
+    assert http.get("/healthz").json() == {"status": "ok"}
+    for headers in ({}, {"X-API-Key": "cgh_wrong"}, {"Authorization": "Bearer cgh_wrong"}):
+        answer = http.get("/api/v1/datasets", headers=headers)
+        assert answer.status_code == 401
+        assert answer.json()["error"]["code"] == "unauthorized"
+        assert "cgh_wrong" not in answer.text
+
+
+def test_a_bearer_token_works_as_the_key(server: TestServer) -> None:
+    key = server.key("alpha")
+    answer = server.http().get("/api/v1/team", headers={"Authorization": f"Bearer {key}"})
+    assert answer.status_code == 200 and answer.json()["name"] == "alpha"
+
+
+def test_a_revoked_key_stops_at_once(server: TestServer) -> None:
+    key = server.key("alpha")
+    http = server.http(key)
+    assert http.get("/api/v1/datasets").status_code == 200
+    [listed] = server.admin.list_keys("alpha")
+    server.admin.revoke_key("alpha", listed.prefix)
+    assert http.get("/api/v1/datasets").status_code == 401
+
+
+def test_errors_have_one_shape(server: TestServer) -> None:
+    http = server.http(server.key("alpha"))
+    answer = http.get("/api/v1/datasets/nope")
+    assert answer.status_code == 404
+    body = answer.json()
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"code", "message", "hint", "details"}
+    assert body["error"]["code"] == "dataset-not-found"
+    bad = http.post("/api/v1/datasets", json={"name": 3, "bogus": 1})
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid-input"
+    assert http.get("/api/v1/nothing/here").status_code == 404
+
+
+def _team_a(server: TestServer) -> dict[str, Any]:
+    """Team A's dataset, committed and uncommitted versions and tag, through the API."""
+    http = server.http(server.key("team-a"))
+    ds = http.post("/api/v1/datasets", json={"name": "secret-data"}).json()
+    v1 = http.post(f"/api/v1/datasets/{ds['id']}/versions", json={"message": "m"}).json()
+    http.post(f"/api/v1/versions/{v1['id']}/commit").raise_for_status()
+    v2 = http.post(f"/api/v1/datasets/{ds['id']}/versions", json={}).json()
+    http.post(f"/api/v1/versions/{v1['id']}/tags", json={"name": "prod"}).raise_for_status()
+    provider = http.get("/api/v1/storageProviders/managed").json()
+    return {"ds": ds["id"], "v1": v1["id"], "v2": v2["id"], "sp": provider["id"]}
+
+
+def test_another_teams_items_answer_404_on_every_route(server: TestServer) -> None:
+    a = _team_a(server)
+    ds, v1, v2, sp = a["ds"], a["v1"], a["v2"], a["sp"]
+    b = server.http(server.key("team-b"))
+    calls: list[tuple[str, str, dict[str, Any] | None]] = [
+        ("GET", f"/api/v1/datasets/{ds}", None),
+        ("GET", "/api/v1/datasets/secret-data", None),
+        ("GET", f"/api/v1/datasets/team-a/{ds}", None),
+        ("PATCH", f"/api/v1/datasets/{ds}", {"description": "mine"}),
+        ("DELETE", f"/api/v1/datasets/{ds}", None),
+        ("GET", f"/api/v1/datasets/{ds}/versions", None),
+        ("POST", f"/api/v1/datasets/{ds}/versions", {"message": "x"}),
+        ("POST", "/api/v1/datasets/mine/versions", {"parent": v1}),
+        ("GET", f"/api/v1/datasets/{ds}/tags", None),
+        ("GET", f"/api/v1/versions/{v1}", None),
+        ("GET", f"/api/v1/versions/{ds}:prod", None),
+        ("GET", f"/api/v1/versions/{ds}:latest", None),
+        ("PATCH", f"/api/v1/versions/{v2}", {"message": "x"}),
+        ("POST", f"/api/v1/versions/{v2}/commit", None),
+        ("DELETE", f"/api/v1/versions/{v2}", None),
+        ("POST", f"/api/v1/versions/{v1}/tags", {"name": "mine"}),
+        ("DELETE", f"/api/v1/tags/{ds}:prod", None),
+        ("GET", f"/api/v1/versions/{v1}/files", None),
+        ("POST", f"/api/v1/versions/{v2}/files/delete", {"paths": ["/"]}),
+        ("GET", f"/api/v1/storageProviders/{sp}", None),
+        ("DELETE", f"/api/v1/storageProviders/{sp}", None),
+        ("PATCH", f"/api/v1/storageProviders/{sp}/s3", {"name": "mine"}),
+        ("POST", f"/api/v1/storageProviders/{sp}/cors", {"origins": ["https://x.example"]}),
+    ]
+    b.post("/api/v1/datasets", json={"name": "mine"}).raise_for_status()
+    for method, path, body in calls:
+        answer = b.request(method, path, json=body)
+        assert answer.status_code == 404, (method, path, answer.text)
+        assert "secret-data" not in answer.text or "not found" in answer.text.lower()
+    assert [d["name"] for d in b.get("/api/v1/datasets").json()] == ["mine"]
+    assert sp not in b.get("/api/v1/storageProviders").text
+    usage = b.get("/api/v1/usage").json()
+    assert all(p["storageProviderId"] != sp for p in usage["providers"])
+    owner = server.http(server.key("team-a-again"))  # a third team sees nothing either
+    assert owner.get("/api/v1/datasets").json() == []
+    # and nothing of A's changed
+    a_http = server.http(server.admin.create_key("team-a")[1])
+    assert a_http.get(f"/api/v1/datasets/{ds}").json()["description"] is None
+    assert a_http.get(f"/api/v1/versions/{v2}").status_code == 200
+    assert a_http.get(f"/api/v1/versions/{ds}:prod").json()["id"] == v1
+
+
+def test_openapi_documents_the_native_api(server: TestServer) -> None:
+    schema = server.http().get("/openapi.json").json()
+    paths = schema["paths"]
+    assert "/api/v1/datasets" in paths and "/api/v1/versions/{ref}/commit" in paths
+    assert "X-API-Key" in str(schema["components"]["securitySchemes"])
