@@ -53,7 +53,7 @@ class Settings:
             cache_size=parse_size(size_text) if size_text else DEFAULT_CACHE_SIZE,
             storage_dir=Path(env.get("CARGOHOLD_STORAGE_DIR") or home / "storage").expanduser(),
             managed_dir=home / "managed",
-            server=env.get("CARGOHOLD_SERVER") or saved.get("server") or None,
+            server=_chosen(env, "CARGOHOLD_SERVER", saved.get("server")),
             api_key=env.get("CARGOHOLD_API_KEY") or saved.get("apiKey") or None,
             jobs=int(env.get("CARGOHOLD_JOBS") or 8),
             secret_key=env.get("CARGOHOLD_SECRET_KEY") or None,
@@ -101,6 +101,11 @@ MANAGED_S3 = {
     "secret_key": "CARGOHOLD_MANAGED_S3_SECRET_KEY",
     "region": "CARGOHOLD_MANAGED_S3_REGION",
 }
+
+
+def _chosen(env: Mapping[str, str], name: str, saved: str | None) -> str | None:
+    """The variable when set (set but empty: none, ahead of the saved value), else saved."""
+    return (env[name] if name in env else saved) or None
 
 
 def _managed_s3(env: Mapping[str, str]) -> dict[str, str]:

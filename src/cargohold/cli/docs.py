@@ -58,10 +58,17 @@ SETTINGS: list[tuple[str, str, str]] = [
     ),
     (
         "CARGOHOLD_SERVER",
-        "URL of a cargohold server. Server mode is not available in this version: leave unset.",
-        "unset (local catalog)",
+        "URL of a cargohold server (`cargohold server`) to talk to instead of the local "
+        "catalog (per call: `--server`). Set but empty: the local catalog, whatever "
+        "`cargohold apiKey --server` saved.",
+        "saved by `cargohold apiKey --server`, else unset (local catalog)",
     ),
-    ("CARGOHOLD_API_KEY", "API key for server mode (per call: `--apiKey`).", "unset"),
+    (
+        "CARGOHOLD_API_KEY",
+        "API key for the server (per call: `--apiKey`; saved by `cargohold apiKey KEY` into "
+        "`$CARGOHOLD_HOME/config.json`, mode 0600).",
+        "saved by `cargohold apiKey`, else unset",
+    ),
     ("CARGOHOLD_JOBS", "Parallel file transfers of uploads and downloads.", "`8`"),
     (
         "CARGOHOLD_DEBUG",
