@@ -13,6 +13,7 @@ The tree::
     CargoholdError
     ├── NotFound (LookupError)                      404
     │   ├── TeamNotFound
+    │   ├── ApiKeyNotFound
     │   ├── StorageProviderNotFound
     │   ├── DatasetNotFound
     │   ├── VersionNotFound
@@ -86,6 +87,11 @@ class NotFound(CargoholdError, LookupError):
 
 class TeamNotFound(NotFound):
     code = "team-not-found"
+
+
+class ApiKeyNotFound(NotFound):
+    code = "api-key-not-found"
+    default_hint = "List the team's keys with: cargohold admin keys list --team TEAM"
 
 
 class StorageProviderNotFound(NotFound):

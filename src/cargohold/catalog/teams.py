@@ -14,7 +14,7 @@ from cargohold.catalog import rows
 from cargohold.catalog.catalog import CatalogBase
 from cargohold.catalog.schema import api_keys, teams
 from cargohold.domain.models import ApiKey, Team
-from cargohold.errors import InvalidInput, NotFound, TeamNotFound
+from cargohold.errors import ApiKeyNotFound, InvalidInput, TeamNotFound
 
 _KEY_COLUMNS = [c for c in api_keys.c if c.name != "digest"]
 """Everything but the digest: it never leaves the catalog."""
@@ -98,9 +98,8 @@ class TeamCatalog(CatalogBase):
         with self.writing() as conn:
             found = conn.execute(query.with_for_update() if self.for_update else query).all()
             if not found:
-                raise NotFound(
+                raise ApiKeyNotFound(
                     f"API key not found: {key} (team {team_id})",
-                    hint="List the team's keys with: cargohold admin keys list --team TEAM",
                     team=team_id,
                     key=key,
                 )
