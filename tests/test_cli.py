@@ -4,16 +4,38 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from cargohold.settings import Settings
 from tests.cli_helpers import Cli, Result, new_version, write_tree
+from tests.server_helpers import TestServer
 
 
-@pytest.fixture
-def cli(cargohold_home: Path, capsys: pytest.CaptureFixture[str]) -> Cli:
-    return Cli(capsys)
+@pytest.fixture(params=["local", "server"])
+def cli(
+    request: pytest.FixtureRequest,
+    cargohold_home: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Cli]:
+    """The CLI in-process on the local catalog, and the same CLI against a real uvicorn
+    server (on the same home: the cache stays the client's): every command must behave the
+    same both ways."""
+    if request.param == "local":
+        yield Cli(capsys)
+        return
+    if request.node.get_closest_marker("local_only"):
+        pytest.skip("about the local catalog")
+    server = TestServer(Settings.from_env(), mode="uvicorn")
+    monkeypatch.setenv("CARGOHOLD_SERVER", server.url)
+    monkeypatch.setenv("CARGOHOLD_API_KEY", server.key("cli"))
+    try:
+        yield Cli(capsys)
+    finally:
+        server.close()
 
 
 @pytest.fixture
@@ -298,6 +320,7 @@ def test_get_into_a_path_blocked_by_a_file(cli: Cli, data: Path, tmp_path: Path)
     assert blocker.read_text() == "I am a file"
 
 
+@pytest.mark.local_only
 def test_an_unreachable_catalog_is_one_clear_line_without_the_password(
     cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -307,6 +330,7 @@ def test_an_unreachable_catalog_is_one_clear_line_without_the_password(
     assert "s3cret" not in res.err + res.out
 
 
+@pytest.mark.local_only
 def test_the_whole_flow_on_a_postgresql_catalog(
     cli: Cli, data: Path, tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

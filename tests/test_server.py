@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from cargohold.settings import Settings
-from tests.server_helpers import TestServer
+from tests.cli_helpers import Cli
+from tests.server_helpers import TestServer, free_port, uvicorn_serving
 
 
 @pytest.fixture
@@ -121,3 +122,27 @@ def test_openapi_documents_the_native_api(server: TestServer) -> None:
     paths = schema["paths"]
     assert "/api/v1/datasets" in paths and "/api/v1/versions/{ref}/commit" in paths
     assert "X-API-Key" in str(schema["components"]["securitySchemes"])
+
+
+def test_the_cli_says_what_is_wrong_with_the_server_or_key(
+    server: TestServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli = Cli(capsys)
+    port = free_port()
+    down = cli("datasets", "list", "--server", f"http://127.0.0.1:{port}", "--apiKey", "cgh_x")
+    assert down.code == 1 and "Traceback" not in down.err
+    assert f"Cannot reach the cargohold server at http://127.0.0.1:{port}" in down.err
+    assert "cgh_x" not in down.err + down.out
+    with uvicorn_serving(server.app) as url:
+        monkeypatch.setenv("CARGOHOLD_SERVER", url)
+        no_key = cli("datasets", "list")
+        assert no_key.code == 1 and "An API key is required" in no_key.err
+        assert "cargohold apiKey" in no_key.err
+        wrong = cli("datasets", "list", "--apiKey", "cgh_wrong")
+        assert wrong.code == 1 and "cgh_wrong" not in wrong.err
+        key = server.key("alpha")
+        saved = cli("apiKey", key)
+        assert saved.code == 0 and key not in saved.out
+        assert cli("datasets", "list", "--json").json() == []
+        assert cli("logout").code == 0
+        assert cli("datasets", "list").code == 1

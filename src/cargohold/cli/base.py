@@ -74,6 +74,7 @@ class LeafCommand(click.Command):
         if target:
             _write_options_file(self, ctx, target)
             return None
+        CALL_OVERRIDES.clear()
         for name in ("api_key", "server"):  # per call, ahead of the environment and config
             if ctx.params.get(name):
                 CALL_OVERRIDES[name] = ctx.params[name]
