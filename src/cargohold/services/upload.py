@@ -19,7 +19,7 @@ from pathlib import Path
 
 from cargohold.cache.hashes import HashCache, Stamp, stamp
 from cargohold.domain.models import FileEntry
-from cargohold.domain.paths import dir_prefix, upload_key
+from cargohold.domain.paths import check_key, dir_prefix, upload_key
 from cargohold.errors import CargoholdError, InvalidInput, SourcePathError
 from cargohold.services.progress import NoProgress, Progress
 from cargohold.services.protocol import Writer
@@ -234,6 +234,25 @@ def put(
     waiting = [e for e in entries if e.sha256 in missing]
     _send(writer, waiting, sources_by_sha, summary, jobs, progress)
     return summary
+
+
+def put_one(
+    services: Services,
+    ref: str,
+    key: str,
+    source: str,
+    sha256: str | None = None,
+    mime: str | None = None,
+) -> PutSummary:
+    """One local file into the version `ref` at `key` (a body the server received, for
+    instance), through `put`: its content is stored once per provider, the file staged once
+    the content is whole. `sha256` spares a second read when the caller hashed it already."""
+    absolute = os.path.abspath(source)
+    file = LocalFile(absolute, check_key(key), stamp(os.stat(absolute)))
+    entry = FileEntry(
+        file.key, file.size, sha256 or hash_file(absolute), mime or content_type(file.key)
+    )
+    return put(services, ref, [absolute], jobs=1, prepared=Prepared([file], [entry]))
 
 
 class _Stager:
