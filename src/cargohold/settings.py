@@ -38,6 +38,9 @@ class Settings:
     """CARGOHOLD_PACK_THRESHOLD: files smaller than this travel and rest in packs (S3)."""
     pack_size: int = 8 * MIB
     """CARGOHOLD_PACK_SIZE: the size a pack is closed at."""
+    presign_expires: int = 600
+    """CARGOHOLD_PRESIGN_EXPIRES: seconds a presigned URL the server hands out stays valid
+    (a client asks for part URLs in small batches, just before it sends them)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -62,6 +65,7 @@ class Settings:
             part_size=_size(env, "CARGOHOLD_PART_SIZE", 8 * MIB) or 8 * MIB,
             pack_threshold=_size(env, "CARGOHOLD_PACK_THRESHOLD", 4 * MIB) or 0,
             pack_size=_size(env, "CARGOHOLD_PACK_SIZE", 8 * MIB) or 8 * MIB,
+            presign_expires=int(env.get("CARGOHOLD_PRESIGN_EXPIRES") or 600),
         )
 
 
@@ -105,7 +109,7 @@ MANAGED_S3 = {
 
 def _chosen(env: Mapping[str, str], name: str, saved: str | None) -> str | None:
     """The variable when set (set but empty: none, ahead of the saved value), else saved."""
-    return (env[name] if name in env else saved) or None
+    return env.get(name, saved) or None
 
 
 def _managed_s3(env: Mapping[str, str]) -> dict[str, str]:

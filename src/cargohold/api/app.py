@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from cargohold import __version__
-from cargohold.api import gradient, gradient_s3, native, observe
+from cargohold.api import gradient, gradient_s3, native, observe, transfer
 from cargohold.errors import CargoholdError, InvalidInput, NotFound
 from cargohold.services.root import Platform
 from cargohold.settings import Settings
@@ -43,6 +43,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.state.platform = platform
     observe.install(app, health=platform.catalog.ping)
     _install_error_handlers(app)
+    app.include_router(transfer.router)  # first: native's {ref:path} routes are greedy
     app.include_router(native.router)
     app.include_router(gradient.router)
     app.include_router(gradient_s3.router)

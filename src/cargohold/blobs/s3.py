@@ -44,6 +44,7 @@ from cargohold.blobs.s3_multipart import (
     part_size_for,
     stream_parts,
 )
+from cargohold.blobs.s3_presign import Presigner
 from cargohold.blobs.s3_reader import ObjectReader
 from cargohold.errors import (
     ConfigurationError,
@@ -217,6 +218,11 @@ class S3BlobStore:
             operation, Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires
         )
         return url
+
+    def presigner(self, expires: int) -> Presigner:
+        """Signs requests a client sends to the bucket itself (presigned PUT with a signed
+        SHA-256, multipart part URLs, GET), each valid for `expires` seconds."""
+        return Presigner(self._requests, expires)
 
     # -- writing ------------------------------------------------------------------------
 

@@ -111,6 +111,12 @@ SETTINGS: list[tuple[str, str, str]] = [
         "Size at which a pack is closed (at most the part size: one PUT per pack).",
         "`8 MiB`",
     ),
+    (
+        "CARGOHOLD_PRESIGN_EXPIRES",
+        "Seconds a presigned URL handed out by the server stays valid (S3 providers: clients "
+        "send and fetch bytes straight to and from the bucket with them).",
+        "`600`",
+    ),
 ]
 """Every ``CARGOHOLD_*`` environment variable: (name, meaning, default)."""
 
