@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import uvicorn
@@ -21,6 +24,7 @@ from cargohold.services import Services
 from cargohold.services.admin import AdminService
 from cargohold.services.root import Platform
 from cargohold.settings import Settings
+from tests.cli_helpers import command, run_process
 
 
 def free_port() -> int:
@@ -89,3 +93,51 @@ class TestServer:
     def close(self) -> None:
         self._stack.close()
         self.platform.close()
+
+
+@dataclasses.dataclass(frozen=True)
+class Running:
+    url: str
+    pid: int
+
+
+@contextlib.contextmanager
+def server_process(env: dict[str, str], log: Path) -> Iterator[Running]:
+    """`cargohold server` as a real process on a free port, with `env` on top of this one's;
+    yields its URL and PID once /healthz answers, and stops it afterwards."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            command("server", "--port", str(port)),
+            env={**os.environ, **env},
+            stdout=out,
+            stderr=out,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"cargohold server stopped: {log.read_text()}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                        break
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"cargohold server did not start: {log.read_text()}")
+                time.sleep(0.1)
+            yield Running(url, proc.pid)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def create_team(name: str, env: dict[str, str] | None = None) -> str:
+    """`cargohold admin create-team` as a process; the team's first API key."""
+    result = run_process("admin", "create-team", "--name", name, "--json", env=env)
+    assert result.code == 0, result.err
+    key: str = result.json()["apiKey"]
+    return key
