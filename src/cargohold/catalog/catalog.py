@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, and_, func, insert, select, update
+from sqlalchemy import Connection, Engine, Table, and_, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
@@ -21,6 +21,7 @@ from cargohold.catalog.schema import (
     datasets,
     objects,
     packs,
+    pending_objects,
     storage_providers,
     teams,
     version_files,
@@ -106,6 +107,19 @@ class CatalogBase:
             raise NameTaken(f"A team named {name!r} already exists", name=name) from None
         return self.get_team(team_id)
 
+    def _lock_team(self, conn: Connection, team_id: str) -> None:
+        """Serialise the team's quota bookkeeping (`pending_objects`) for the rest of the
+        transaction. On PostgreSQL the team's row is locked FOR NO KEY UPDATE: exclusive
+        among these locks, yet no obstacle to the foreign-key checks of rows inserted for the
+        team (FOR UPDATE would wait for, and hold up, every open transaction recording an
+        object, a pack or a dataset of the team). SQLite's BEGIN IMMEDIATE already serialises
+        writers."""
+        query = select(teams.c.id).where(teams.c.id == team_id)
+        if self.for_update:
+            query = query.with_for_update(key_share=True)
+        if conn.execute(query).first() is None:
+            raise TeamNotFound(f"Team not found: {team_id}", team=team_id)
+
     def get_team(self, team_id: str) -> Team:
         with self.reading() as conn:
             row = conn.execute(select(teams).where(teams.c.id == team_id)).first()
@@ -189,7 +203,9 @@ class CatalogBase:
     def _add_objects(
         self, conn: Connection, team_id: str, provider_id: str, values: list[dict[str, Any]]
     ) -> None:
-        """Insert object rows; one already recorded keeps its first row (and location)."""
+        """Insert object rows; one already recorded keeps its first row (and location).
+        Their reservations (catalog/quota.py) go in the same transaction."""
+        self._release(conn, team_id, provider_id, [v["sha256"] for v in values])
         owner = {"team_id": team_id, "provider_id": provider_id, "dt_created": rows.now()}
         dialect_insert = self._insert_for()
         for part in chunks([{**owner, **v} for v in values]):
@@ -226,6 +242,30 @@ class CatalogBase:
                 for m in members
             ]
             self._add_objects(conn, team_id, provider_id, placed)
+
+    def _release(self, conn: Connection, team_id: str, provider_id: str, shas: list[str]) -> None:
+        """Delete the reservations of contents being recorded. Looked for without a lock
+        first: most records have none (no quota, or objects healed). When some exist, the
+        team is locked before they are deleted, as `reserve` locks it before it touches
+        them, so reservation rows only change under that lock and no two transactions can
+        each wait for the other's rows. A reservation made after the look (by a client
+        racing this record) counts for nothing: `reserve` ignores recorded contents."""
+        column = pending_objects.c.sha256
+        held = sorted(
+            row.sha256
+            for row in self._by_sha(conn, pending_objects, [column], team_id, provider_id, shas)
+        )
+        if not held:
+            return
+        self._lock_team(conn, team_id)
+        for part in chunks(held):
+            conn.execute(
+                delete(pending_objects).where(
+                    pending_objects.c.team_id == team_id,
+                    pending_objects.c.provider_id == provider_id,
+                    column.in_(part),
+                )
+            )
 
     def known_packs(self, team_id: str, provider_id: str) -> set[str]:
         query = select(packs.c.sha256).where(
@@ -284,8 +324,8 @@ class CatalogBase:
         provider_id: str,
         shas: Iterable[str],
     ) -> Iterator[Any]:
-        """Rows of a team's `objects` or `packs` in a provider with these SHA-256s, asked for
-        in chunks (a query takes only so many parameters)."""
+        """Rows of a team's `objects`, `packs` or `pending_objects` in a provider with these
+        SHA-256s, asked for in chunks (a query takes only so many parameters)."""
         for part in chunks(sorted(set(shas))):
             yield from conn.execute(
                 select(*columns).where(

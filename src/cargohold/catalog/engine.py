@@ -11,7 +11,7 @@ from sqlalchemy.engine import make_url
 from cargohold.errors import ConfigurationError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-HEAD = "0004"
+HEAD = "0005"
 """The newest migration; bump it with every new migration file (a test checks it)."""
 
 

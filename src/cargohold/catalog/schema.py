@@ -153,6 +153,23 @@ packs = Table(
     Column("dt_created", TS, nullable=False),
 )
 
+pending_objects = Table(
+    "pending_objects",
+    metadata,
+    Column("team_id", String(16), ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "provider_id",
+        String(16),
+        ForeignKey("storage_providers.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("sha256", String(64), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("expires_at", TS, nullable=False),
+)
+"""Room reserved in a provider for content an upload is sending (catalog/quota.py): counted
+against the quota until its object is recorded (which deletes the row) or it expires."""
+
 api_keys = Table(
     "api_keys",
     metadata,

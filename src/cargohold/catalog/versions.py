@@ -25,6 +25,7 @@ from cargohold.catalog.catalog import (
     version_totals,
 )
 from cargohold.catalog.datasets import DatasetCatalog
+from cargohold.catalog.quota import QuotaCatalog
 from cargohold.catalog.schema import datasets, tags, version_files, versions
 from cargohold.catalog.teams import TeamCatalog
 from cargohold.domain.ids import is_version_id, new_version_id
@@ -39,7 +40,7 @@ from cargohold.errors import (
 )
 
 
-class Catalog(DatasetCatalog, TeamCatalog):
+class Catalog(DatasetCatalog, TeamCatalog, QuotaCatalog):
     # -- versions ------------------------------------------------------------------------
 
     def add_version(

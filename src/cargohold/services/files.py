@@ -15,7 +15,7 @@ from cargohold.domain.listing import list_page
 from cargohold.domain.models import Dataset, FileEntry, ListedEntry, ObjectLocation, Version
 from cargohold.domain.packs import PackMember, Span
 from cargohold.domain.paths import check_key, dir_prefix, user_path
-from cargohold.errors import HashMismatch, QuotaExceeded, SourcePathError, VersionCommitted
+from cargohold.errors import HashMismatch, SourcePathError, VersionCommitted
 from cargohold.services.context import Context
 
 STALE_UPLOAD_SECONDS = 24 * 3600
@@ -69,7 +69,7 @@ class VersionWriter:
             self._heal_packs()
             small -= catalog.known_objects(self.team, self.provider, small)
         missing = (large - set(found)) | small
-        self._check_quota(sum(sizes[sha] for sha in missing))
+        self._check_quota({sha: sizes[sha] for sha in missing})
         return missing
 
     def _heal_packs(self) -> None:
@@ -81,19 +81,15 @@ class VersionWriter:
             if size is not None and size >= max((m.end for m in members), default=0):
                 self.ctx.catalog.record_pack(self.team, self.provider, pack, size, members)
 
-    def _check_quota(self, extra: int) -> None:
+    def _check_quota(self, sizes: dict[str, int]) -> None:
+        """Reserve room for the missing contents in the managed provider, or raise
+        QuotaExceeded: checked and reserved in one catalog transaction per team, so clients
+        of a team that each fit cannot together exceed the quota. The room is released when
+        the content is recorded, or after a day (an upload that never finished)."""
         quota = self.settings.managed_quota
-        if not quota or not extra or not self.ds.storage_provider.is_managed:
+        if not quota or not sizes or not self.ds.storage_provider.is_managed:
             return
-        used = self.ctx.catalog.usage(self.team, self.provider)
-        if used + extra > quota:
-            raise QuotaExceeded(
-                f"This upload needs {extra:,} more bytes in the managed provider: {used:,} of "
-                f"the team's {quota:,} bytes are used",
-                used=used,
-                quota=quota,
-                needed=extra,
-            )
+        self.ctx.catalog.reserve(self.team, self.provider, sizes, quota, STALE_UPLOAD_SECONDS)
 
     def send_file(self, sha256: str, source: str) -> int:
         """Store one local file (parts read in place, no stream to regroup), verified."""
