@@ -11,9 +11,10 @@ from typing import BinaryIO
 
 from cargohold.blobs import ObjectDB
 from cargohold.domain.ids import check_sha256
+from cargohold.domain.layout import pack_index_key
 from cargohold.domain.listing import list_page
 from cargohold.domain.models import Dataset, FileEntry, ListedEntry, ObjectLocation, Version
-from cargohold.domain.packs import PackMember, Span
+from cargohold.domain.packs import PackMember, Span, encode_index
 from cargohold.domain.paths import check_key, dir_prefix, user_path
 from cargohold.errors import HashMismatch, SourcePathError, VersionCommitted
 from cargohold.services.context import Context
@@ -118,6 +119,29 @@ class VersionWriter:
         _check_entries(entries)
         self.ctx.catalog.stage_files(self.ds.id, self.version.version, entries, landed)
 
+    # -- what the catalog holds for the provider (the server's half of an upload) ----------
+
+    def known(self, shas: Iterable[str]) -> set[str]:
+        """Which of these contents the catalog has recorded for the provider."""
+        return self.ctx.catalog.known_objects(self.team, self.provider, shas)
+
+    def recorded(self, sha256: str) -> int | None:
+        """The size of a content the catalog has recorded (whole and verified): such an
+        object is never written again, so nothing can change what a committed version reads."""
+        loc = self.ctx.catalog.object_locations(self.team, self.provider, [sha256]).get(sha256)
+        return loc.size if loc is not None else None
+
+    def record(self, sizes: dict[str, int]) -> None:
+        """Remember whole objects that are now in the store, verified."""
+        self.ctx.catalog.record_objects(self.team, self.provider, sizes)
+
+    def index_pack(self, pack: str, size: int, members: Sequence[PackMember]) -> None:
+        """Write the index of a pack that is whole in the store, and record it; a pack the
+        catalog has recorded already keeps its index."""
+        if not self.ctx.catalog.pack_sizes(self.team, self.provider, [pack]):
+            self.odb.store.put_bytes(pack_index_key(self.team, pack), encode_index(members))
+            self.ctx.catalog.record_pack(self.team, self.provider, pack, size, members)
+
 
 class VersionReader:
     """The read side of one version (a reference resolved once, so 'latest' cannot move)."""
@@ -140,12 +164,19 @@ class VersionReader:
     def pack_sizes(self, packs: Iterable[str]) -> dict[str, int]:
         return self.ctx.catalog.pack_sizes(self.team, self.provider, packs)
 
+    def recorded(self, sha256: str) -> ObjectLocation | None:
+        """Where the catalog has recorded this content for the provider, if it has."""
+        return self.ctx.catalog.object_locations(self.team, self.provider, [sha256]).get(sha256)
+
     def open(self, sha256: str) -> BinaryIO:
         return self.odb.open(check_sha256(sha256))
 
-    def files(self, prefix: str = "") -> builtins.list[FileEntry]:
-        """The version's files under a directory prefix, in path order."""
-        return self.ctx.catalog.files(self.ds.id, self.version.version, prefix)
+    def files(
+        self, prefix: str = "", after: str | None = None, limit: int | None = None
+    ) -> builtins.list[FileEntry]:
+        """The version's files under a directory prefix, in path order (a page of `limit`
+        after the path `after`, when given)."""
+        return self.ctx.catalog.files(self.ds.id, self.version.version, prefix, after, limit)
 
     def file(self, key: str) -> FileEntry | None:
         return self.ctx.catalog.file(self.ds.id, self.version.version, check_key(key))
