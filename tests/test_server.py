@@ -146,3 +146,51 @@ def test_the_cli_says_what_is_wrong_with_the_server_or_key(
         assert cli("datasets", "list", "--json").json() == []
         assert cli("logout").code == 0
         assert cli("datasets", "list").code == 1
+
+
+def test_two_teams_by_cli_see_and_touch_nothing_of_each_other(
+    server: TestServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    cli = Cli(capsys)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "secret.txt").write_bytes(b"team a only\n")
+    with uvicorn_serving(server.app) as url:
+        monkeypatch.setenv("CARGOHOLD_SERVER", url)
+        a = ["--apiKey", server.key("team-a")]
+        b = ["--apiKey", server.key("team-b")]
+        ds = cli.json("datasets", "create", "--name", "private", *a)["id"]
+        made = cli.json(
+            "datasets",
+            "versions",
+            "create",
+            "--id",
+            ds,
+            "--source-path",
+            f"{tmp_path / 'data'}/",
+            "--json",
+            *a,
+        )
+        ref = made["id"]
+        cli.ok("datasets", "tags", "set", "--id", ref, "--name", "prod", *a)
+        assert cli.json("datasets", "list", *b) == []
+        for args in (
+            ["datasets", "details", "--id", ds],
+            ["datasets", "details", "--id", "private"],
+            ["datasets", "versions", "list", "--id", ds],
+            ["datasets", "versions", "details", "--id", ref],
+            ["datasets", "files", "list", "--id", f"{ds}:prod"],
+            ["datasets", "files", "get", "--id", ref, "--target-path", str(tmp_path / "b")],
+            ["datasets", "versions", "create", "--id", ds],
+            ["datasets", "tags", "delete", "--id", f"{ds}:prod"],
+            ["datasets", "delete", "--id", ds],
+        ):
+            refused = cli(*args, *b)
+            assert refused.code == 1, args
+            assert "not found" in refused.err.lower() and "Traceback" not in refused.err
+            assert "team a only" not in refused.out + refused.err
+        assert not (tmp_path / "b").exists()
+        listed = cli.ok("datasets", "files", "list", "--id", f"{ds}:prod", *a).out
+        assert "secret.txt" in listed
