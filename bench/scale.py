@@ -25,6 +25,7 @@ import time
 
 from cargohold.domain.models import FileEntry
 from cargohold.services import build_services
+from cargohold.services.root import Platform, ensure_default_team
 from cargohold.settings import Settings
 
 BATCH = 100_000
@@ -37,10 +38,12 @@ def paths(n: int) -> list[str]:
 
 def setup(dataset: str, provider: str, files: int) -> dict[str, object]:
     started = time.perf_counter()
-    svc = build_services(Settings.from_env())
+    platform = Platform(Settings.from_env())
+    svc = platform.services(ensure_default_team(platform.catalog))
     try:
         ds = svc.datasets.create(dataset, provider)
         version = svc.versions.create(ds.id, f"{files:,} files, metadata only")
+        writer = svc.objects.writer(version.ref)
         rng = random.Random(f"scale:{files}")
         all_paths = paths(files)
         recorded = 0.0
@@ -55,12 +58,12 @@ def setup(dataset: str, provider: str, files: int) -> dict[str, object]:
                 for p in all_paths[start : start + BATCH]
             ]
             t = time.perf_counter()
-            svc.catalog.record_objects(
+            platform.catalog.record_objects(
                 svc.team.id, ds.storage_provider.id, {e.sha256: e.size for e in entries}
             )
             recorded += time.perf_counter() - t
             t = time.perf_counter()
-            svc.files.stage(version.ref, entries)
+            writer.stage(entries)
             staged += time.perf_counter() - t
         ordered = sorted(all_paths)
         return {
@@ -72,7 +75,7 @@ def setup(dataset: str, provider: str, files: int) -> dict[str, object]:
             "setupSeconds": round(time.perf_counter() - started, 2),
         }
     finally:
-        svc.close()
+        platform.close()
 
 
 def time_listing(ref: str, after: str) -> dict[str, object]:
