@@ -28,11 +28,12 @@ import hashlib
 import os
 import threading
 from collections.abc import Iterable, Iterator
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cargohold.blobs.parallel import settling
 from cargohold.blobs.s3_errors import Requests, s3_code
 from cargohold.errors import CargoholdError, HashMismatch, StorageError
 
@@ -156,10 +157,10 @@ class Multipart:
         try:
             sent, total = self._send_all(upload, parts, digest)
         except HashMismatch:
-            self._abort(key, upload.upload_id)
+            abort(self.requests, key, upload.upload_id)
             raise
         if digest is not None and digest.hexdigest() != sha256:
-            self._abort(key, upload.upload_id)
+            abort(self.requests, key, upload.upload_id)
             raise HashMismatch(
                 f"Content of {key} changed while it was uploaded (SHA-256 mismatch)",
                 hint="The source changed during the upload; run the command again",
@@ -175,7 +176,7 @@ class Multipart:
     ) -> tuple[list[Sent], int]:
         futures: list[Future[Sent]] = []
         total = 0
-        try:
+        with settling(futures):
             while not upload.failed.is_set():
                 part = self._next_part(parts)
                 if part is None:
@@ -184,14 +185,6 @@ class Multipart:
                 if digest is not None:
                     digest.update(part.data)
                 futures.append(self._submit(upload, part))
-        finally:
-            wait(futures, return_when=FIRST_EXCEPTION)
-            for job in futures:
-                job.cancel()
-            wait(futures)
-        for job in futures:
-            if not job.cancelled() and (exc := job.exception()) is not None:
-                raise exc
         return [job.result() for job in futures], total
 
     def _next_part(self, parts: Iterator[Part]) -> Part | None:
@@ -253,13 +246,9 @@ class Multipart:
 
     def _resume_or_create(self, key: str) -> _Upload:
         """The newest unfinished upload of `key` (the others are aborted), or a new one."""
-        found = [u for u in self.unfinished(key) if u["Key"] == key]
-        # Newest first; listings give one-second times, and same-key uploads in the order
-        # they began, so among equal times the later entry is the newer one.
-        order = sorted(enumerate(found), key=lambda iu: (iu[1]["Initiated"], iu[0]), reverse=True)
-        uploads = [u for _, u in order]
+        uploads = uploads_of(self.requests, key)
         for stale in uploads[1:]:
-            self._abort(key, stale["UploadId"])
+            abort(self.requests, key, stale["UploadId"])
         if not uploads:
             return _Upload(key, self._create(key), {}, self.checksums.sha256)
         newest = uploads[0]
@@ -280,17 +269,10 @@ class Multipart:
         return str(self.requests("create_multipart_upload", key)["UploadId"])
 
     def _parts_of(self, key: str, upload_id: str) -> dict[int, tuple[str, int]]:
-        found: dict[int, tuple[str, int]] = {}
-        marker = 0
-        while True:
-            page = self.requests(
-                "list_parts", key, UploadId=upload_id, PartNumberMarker=marker, MaxParts=1000
-            )
-            for part in page.get("Parts", []):
-                found[int(part["PartNumber"])] = (str(part["ETag"]).strip('"'), int(part["Size"]))
-            if not page.get("IsTruncated"):
-                return found
-            marker = int(page["NextPartNumberMarker"])
+        return {
+            int(part["PartNumber"]): (str(part["ETag"]).strip('"'), int(part["Size"]))
+            for part in listed_parts(self.requests, key, upload_id)
+        }
 
     def _complete(self, upload: _Upload, sent: list[Sent], total: int) -> None:
         """Complete with the parts' SHA-256 (an upload begun with SHA-256 needs them), or
@@ -315,42 +297,72 @@ class Multipart:
                 code = s3_code(exc)
                 if code in CHECKSUM_REFUSED and number < len(tries):
                     continue
-                if code == "NoSuchUpload" and self._whole(upload.key, total):
+                if code == "NoSuchUpload" and whole(self.requests, upload.key, total):
                     return  # another writer of the same key (same content) completed it
                 raise
 
-    def _whole(self, key: str, total: int) -> bool:
-        try:
-            return int(self.requests("head_object", key)["ContentLength"]) == total
-        except CargoholdError:
-            return False
-
-    def _abort(self, key: str, upload_id: str) -> None:
-        try:
-            self.requests("abort_multipart_upload", key, UploadId=upload_id)
-        except CargoholdError as exc:
-            if s3_code(exc) != "NoSuchUpload":
-                raise
-
-    # -- listing, cleanup ---------------------------------------------------------------
-
-    def unfinished(self, prefix: str) -> Iterator[dict[str, Any]]:
-        """Every unfinished upload whose key starts with `prefix` (paged)."""
-        params: dict[str, Any] = {"Prefix": prefix}
-        while True:
-            page = self.requests("list_multipart_uploads", **params)
-            yield from page.get("Uploads", [])
-            if not page.get("IsTruncated"):
-                return
-            params["KeyMarker"] = page.get("NextKeyMarker", "")
-            params["UploadIdMarker"] = page.get("NextUploadIdMarker", "")
+    # -- cleanup ------------------------------------------------------------------------
 
     def cleanup(self, prefix: str, older_than: float) -> int:
         cutoff = datetime.now(UTC) - timedelta(seconds=older_than)
-        stale = [u for u in self.unfinished(prefix) if _aware(u["Initiated"]) < cutoff]
+        stale = [u for u in unfinished(self.requests, prefix) if _aware(u["Initiated"]) < cutoff]
         for upload in stale:
-            self._abort(str(upload["Key"]), str(upload["UploadId"]))
+            abort(self.requests, str(upload["Key"]), str(upload["UploadId"]))
         return len(stale)
+
+
+# -- requests on unfinished uploads (shared with s3_presign) ---------------------------------
+
+
+def unfinished(requests: Requests, prefix: str) -> Iterator[dict[str, Any]]:
+    """Every unfinished upload whose key starts with `prefix` (paged)."""
+    params: dict[str, Any] = {"Prefix": prefix}
+    while True:
+        page = requests("list_multipart_uploads", **params)
+        yield from page.get("Uploads", [])
+        if not page.get("IsTruncated"):
+            return
+        params["KeyMarker"] = page.get("NextKeyMarker", "")
+        params["UploadIdMarker"] = page.get("NextUploadIdMarker", "")
+
+
+def uploads_of(requests: Requests, key: str) -> list[dict[str, Any]]:
+    """The unfinished uploads of exactly `key`, newest first. Listings give one-second
+    times, and same-key uploads in the order they began, so among equal times the later
+    entry is the newer one."""
+    found = [u for u in unfinished(requests, key) if u["Key"] == key]
+    order = sorted(enumerate(found), key=lambda iu: (iu[1]["Initiated"], iu[0]), reverse=True)
+    return [u for _, u in order]
+
+
+def listed_parts(requests: Requests, key: str, upload_id: str) -> Iterator[dict[str, Any]]:
+    """The parts the bucket lists for an unfinished upload (paged)."""
+    marker = 0
+    while True:
+        page = requests(
+            "list_parts", key, UploadId=upload_id, PartNumberMarker=marker, MaxParts=1000
+        )
+        yield from page.get("Parts", [])
+        if not page.get("IsTruncated"):
+            return
+        marker = int(page["NextPartNumberMarker"])
+
+
+def abort(requests: Requests, key: str, upload_id: str) -> None:
+    """Abort an unfinished upload; one already gone is no error."""
+    try:
+        requests("abort_multipart_upload", key, UploadId=upload_id)
+    except CargoholdError as exc:
+        if s3_code(exc) != "NoSuchUpload":
+            raise
+
+
+def whole(requests: Requests, key: str, size: int) -> bool:
+    """True when `key` is there with `size` bytes (another writer completed the upload)."""
+    try:
+        return int(requests("head_object", key)["ContentLength"]) == size
+    except CargoholdError:
+        return False
 
 
 def _aware(moment: datetime) -> datetime:

@@ -21,12 +21,13 @@ the uploader knows, so such an upload (begun in-process) is discarded here, not 
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from cargohold.blobs.s3_errors import Requests, s3_code
-from cargohold.errors import CargoholdError, InvalidInput, StorageError
+from cargohold.blobs.s3_multipart import abort, listed_parts, uploads_of, whole
+from cargohold.errors import InvalidInput, StorageError
 
 MAX_PART_NUMBER = 10_000
 REFUSED = frozenset({"InvalidArgument", "InvalidRequest", "InvalidPart", "NotImplemented"})
@@ -80,13 +81,11 @@ class Presigner:
     def start_multipart(self, key: str) -> tuple[str, list[ListedPart]]:
         """The newest unfinished upload of `key` with the parts already there (the others
         are aborted), or a new one: (upload ID, parts)."""
-        found = [u for u in self._unfinished(key) if u["Key"] == key]
-        order = sorted(enumerate(found), key=lambda iu: (iu[1]["Initiated"], iu[0]), reverse=True)
-        uploads = [u for _, u in order]
+        uploads = uploads_of(self.requests, key)
         resumable = next((u for u in uploads if u.get("ChecksumAlgorithm") is None), None)
         for other in uploads:
             if other is not resumable:
-                self.abort(key, str(other["UploadId"]))
+                abort(self.requests, key, str(other["UploadId"]))
         if resumable is None:
             answer = self.requests("create_multipart_upload", key)
             return str(answer["UploadId"]), []
@@ -100,18 +99,10 @@ class Presigner:
         return {n: self._url("upload_part", key, UploadId=upload_id, PartNumber=n) for n in numbers}
 
     def parts(self, key: str, upload_id: str) -> list[ListedPart]:
-        found: list[ListedPart] = []
-        marker = 0
-        while True:
-            page = self.requests(
-                "list_parts", key, UploadId=upload_id, PartNumberMarker=marker, MaxParts=1000
-            )
-            for part in page.get("Parts", []):
-                etag = str(part["ETag"]).strip('"')
-                found.append(ListedPart(int(part["PartNumber"]), etag, int(part["Size"])))
-            if not page.get("IsTruncated"):
-                return found
-            marker = int(page["NextPartNumberMarker"])
+        return [
+            ListedPart(int(part["PartNumber"]), str(part["ETag"]).strip('"'), int(part["Size"]))
+            for part in listed_parts(self.requests, key, upload_id)
+        ]
 
     def complete(
         self, key: str, upload_id: str, chosen: Sequence[tuple[int, str]], size: int
@@ -123,7 +114,7 @@ class Presigner:
         except StorageError as exc:
             if s3_code(exc) != "NoSuchUpload":
                 raise
-            if self._whole(key, size):
+            if whole(self.requests, key, size):
                 return  # another uploader of the same content completed it
             raise InvalidInput(
                 f"No unfinished upload {upload_id} of {key}",
@@ -154,7 +145,7 @@ class Presigner:
         except StorageError as exc:
             if s3_code(exc) not in REFUSED:
                 raise
-            self.abort(key, upload_id)
+            abort(self.requests, key, upload_id)
             raise StorageError(
                 f"The bucket refused to complete the upload of {key} ({s3_code(exc)}); it was "
                 "discarded",
@@ -162,26 +153,3 @@ class Presigner:
                 key=key,
                 restart=True,
             ) from None
-
-    def _whole(self, key: str, size: int) -> bool:
-        try:
-            return int(self.requests("head_object", key)["ContentLength"]) == size
-        except CargoholdError:
-            return False
-
-    def abort(self, key: str, upload_id: str) -> None:
-        try:
-            self.requests("abort_multipart_upload", key, UploadId=upload_id)
-        except CargoholdError as exc:
-            if s3_code(exc) != "NoSuchUpload":
-                raise
-
-    def _unfinished(self, key: str) -> Iterator[dict[str, Any]]:
-        params: dict[str, Any] = {"Prefix": key}
-        while True:
-            page = self.requests("list_multipart_uploads", **params)
-            yield from page.get("Uploads", [])
-            if not page.get("IsTruncated"):
-                return
-            params["KeyMarker"] = page.get("NextKeyMarker", "")
-            params["UploadIdMarker"] = page.get("NextUploadIdMarker", "")

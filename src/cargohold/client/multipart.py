@@ -14,11 +14,13 @@ import hashlib
 import os
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
+from cargohold.blobs.parallel import settling
 from cargohold.client.bucket import Bucket
-from cargohold.errors import HashMismatch, SourcePathError, StorageAccessDenied
+from cargohold.errors import SourcePathError, StorageAccessDenied
+from cargohold.services.files import changed
 
 Json = dict[str, Any]
 AskUrls = Callable[[str, Sequence[int]], dict[int, str]]
@@ -41,14 +43,6 @@ class Lanes(Protocol):
 
 def b64(digest: bytes) -> str:
     return base64.b64encode(digest).decode("ascii")
-
-
-def changed(source: str) -> HashMismatch:
-    return HashMismatch(
-        f"{source} changed while it was uploaded",
-        hint="Run the command again once the file has stopped changing",
-        path=source,
-    )
 
 
 def pread(fd: int, offset: int, length: int, source: str) -> bytes:
@@ -90,7 +84,7 @@ class Multipart:
         """Send every part not already there; the (number, ETag) pairs, in order."""
         digest = hashlib.sha256()
         futures: list[Future[tuple[int, str]]] = []
-        try:
+        with settling(futures):
             for number in range(1, self.count + 1):
                 if self.failed.is_set():
                     break
@@ -107,14 +101,6 @@ class Multipart:
                     raise
                 job.add_done_callback(self._done)
                 futures.append(job)
-        finally:
-            wait(futures, return_when=FIRST_EXCEPTION)
-            for job in futures:
-                job.cancel()
-            wait(futures)
-        for job in futures:
-            if not job.cancelled() and (exc := job.exception()) is not None:
-                raise exc
         if digest.hexdigest() != self.sha256:
             raise changed(self.source)
         return [[n, etag] for n, etag in (job.result() for job in futures)]

@@ -35,7 +35,7 @@ from cargohold.blobs import CHUNK
 from cargohold.client import decode
 from cargohold.client.bucket import DIRECT_TIMEOUT, Bucket, Download
 from cargohold.client.http import HttpClient, ref_path
-from cargohold.client.multipart import Multipart, changed, pread
+from cargohold.client.multipart import Multipart, pread
 from cargohold.domain.models import Dataset, FileEntry, ObjectLocation, Version
 from cargohold.domain.packs import PackMember, Span
 from cargohold.errors import (
@@ -43,6 +43,7 @@ from cargohold.errors import (
     SourcePathError,
     StorageError,
 )
+from cargohold.services.files import changed, read_verified
 from cargohold.settings import Settings
 
 Json = dict[str, Any]
@@ -104,22 +105,8 @@ def _base(ref: str) -> str:
     return f"/api/v1/versions/{ref_path(ref)}/transfer"
 
 
-def _read_verified(entry: FileEntry, source: str) -> bytes:
-    try:
-        with open(source, "rb") as f:
-            content = f.read()
-    except OSError as exc:
-        raise SourcePathError.unreadable(source, exc) from None
-    if len(content) != entry.size or hashlib.sha256(content).hexdigest() != entry.sha256:
-        raise changed(source)
-    return content
-
-
-# -- the upload side ------------------------------------------------------------------------
-
-
-class HttpWriter:
-    """The upload side of one uncommitted version (see `files.VersionWriter`)."""
+class _OpenedVersion:
+    """A version the server opened for writing or reading: its transfer routes."""
 
     def __init__(self, objects: HttpObjects, opened: Json) -> None:
         self.objects = objects
@@ -127,12 +114,22 @@ class HttpWriter:
         self.ds: Dataset = decode.dataset(opened["dataset"], opened["teamId"])
         self.version: Version = decode.version(opened["version"])
         self.base = _base(self.version.ref)
+
+    def _call(self, method: str, path: str, body: Any = None, **params: Any) -> Any:
+        return self.api.call(method, f"{self.base}/{path}", json=body, params=params or None)
+
+
+# -- the upload side ------------------------------------------------------------------------
+
+
+class HttpWriter(_OpenedVersion):
+    """The upload side of one uncommitted version (see `files.VersionWriter`)."""
+
+    def __init__(self, objects: HttpObjects, opened: Json) -> None:
+        super().__init__(objects, opened)
         self._packs_small_files = bool(opened["packsSmallFiles"])
         self._pack_threshold = int(opened["packThreshold"])
         self._pack_size = int(opened["packSize"])
-
-    def _call(self, method: str, path: str, body: Any = None) -> Any:
-        return self.api.call(method, f"{self.base}/{path}", json=body)
 
     @property
     def pack_size(self) -> int:
@@ -227,7 +224,7 @@ class HttpWriter:
         members: list[list[Any]] = []
         offset = 0
         for entry, source in files:
-            content = _read_verified(entry, source)
+            content = read_verified(entry, source)
             members.append([entry.sha256, offset, len(content)])
             contents.append(content)
             offset += len(content)
@@ -248,19 +245,12 @@ class HttpWriter:
 # -- the read side --------------------------------------------------------------------------
 
 
-class HttpReader:
+class HttpReader(_OpenedVersion):
     """The read side of one version (see `files.VersionReader`)."""
 
     def __init__(self, objects: HttpObjects, opened: Json) -> None:
-        self.objects = objects
-        self.api = objects.api
-        self.ds: Dataset = decode.dataset(opened["dataset"], opened["teamId"])
-        self.version: Version = decode.version(opened["version"])
-        self.base = _base(self.version.ref)
+        super().__init__(objects, opened)
         self.direct = bool(opened["direct"])
-
-    def _call(self, method: str, path: str, body: Any = None, **params: Any) -> Any:
-        return self.api.call(method, f"{self.base}/{path}", json=body, params=params or None)
 
     def locations(self, sizes: dict[str, int]) -> dict[str, ObjectLocation]:
         if not sizes:

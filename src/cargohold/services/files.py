@@ -105,7 +105,7 @@ class VersionWriter:
         members: list[PackMember] = []
         offset = 0
         for entry, source in files:
-            content = _read_verified(entry, source)
+            content = read_verified(entry, source)
             members.append(PackMember(entry.sha256, offset, len(content)))
             contents.append(content)
             offset += len(content)
@@ -269,16 +269,22 @@ def _check_entries(entries: Sequence[FileEntry]) -> None:
         check_sha256(e.sha256)
 
 
-def _read_verified(entry: FileEntry, source: str | Path) -> bytes:
+def read_verified(entry: FileEntry, source: str | Path) -> bytes:
+    """The whole file at `source`, which must still be `entry`'s content (size, SHA-256)."""
     try:
         with open(source, "rb") as f:
             content = f.read()
     except OSError as exc:
         raise SourcePathError.unreadable(source, exc) from None
     if len(content) != entry.size or hashlib.sha256(content).hexdigest() != entry.sha256:
-        raise HashMismatch(
-            f"{source} changed while it was uploaded",
-            hint="Run the command again once the file has stopped changing",
-            path=str(source),
-        )
+        raise changed(source)
     return content
+
+
+def changed(source: str | Path) -> HashMismatch:
+    """The error for a source file whose content changed while it was uploaded."""
+    return HashMismatch(
+        f"{source} changed while it was uploaded",
+        hint="Run the command again once the file has stopped changing",
+        path=str(source),
+    )
