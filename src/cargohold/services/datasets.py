@@ -10,6 +10,8 @@ from cargohold.errors import InvalidReference
 from cargohold.services.context import Context
 from cargohold.services.providers import StorageProviderService
 
+MAX_ROWS = 2**63 - 1
+
 
 class DatasetService:
     def __init__(self, ctx: Context, providers: StorageProviderService) -> None:
@@ -30,7 +32,10 @@ class DatasetService:
         )
 
     def list(self, limit: int | None = None, offset: int = 0) -> list[Dataset]:
-        return self.ctx.catalog.list_datasets(self.ctx.team.id, limit, offset)
+        """A page of the team's datasets by name. A limit or offset beyond what SQL's BIGINT
+        holds (the drivers refuse it) is taken as the largest one: the same rows."""
+        limit = None if limit is None else min(limit, MAX_ROWS)
+        return self.ctx.catalog.list_datasets(self.ctx.team.id, limit, min(offset, MAX_ROWS))
 
     def get(self, key: str) -> Dataset:
         return self.ctx.dataset(_bare(key))

@@ -9,10 +9,11 @@ encrypted value.
 from __future__ import annotations
 
 import dataclasses
+import re
 import secrets
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from cargohold.blobs import BlobStore
 from cargohold.domain.ids import new_provider_id
@@ -44,6 +45,9 @@ MAX_NAME = 100
 MIN_SCRUB = 8
 PROBE_OPTIONS = {"max_attempts": 2, "connect_timeout": 5.0, "read_timeout": 20.0}
 """A bucket that does not answer fails the probe in seconds, not after minutes of retries."""
+BUCKET_NAME = re.compile(r"[A-Za-z0-9._-]{1,255}")
+"""What botocore lets through as a bucket name (ARNs aside); anything else is refused before a
+request, so it is the caller's mistake, not the store's."""
 
 
 class StorageProviderService:
@@ -217,7 +221,7 @@ class StorageProviderService:
         data = secrets.token_bytes(64)
         store: BlobStore | None = None
         try:
-            store = self.ctx.stores.open_s3(config, **PROBE_OPTIONS)
+            store = open_probe_store(self.ctx, config)
             list_bucket(store, config, key)
             store.put_bytes(key, data)
             try:
@@ -298,10 +302,27 @@ def check_s3_config(config: dict[str, Any]) -> dict[str, Any]:
     for key in S3_REQUIRED:
         if not config.get(key):
             raise InvalidInput(f"An S3 storage provider needs {key}", field=key)
+    bucket = str(config["bucket"])
+    if not BUCKET_NAME.fullmatch(bucket) and not bucket.startswith("arn:"):
+        raise InvalidInput(
+            f"Invalid bucket name: {bucket!r}",
+            hint="Use the bucket's name: letters, digits, '.', '-' and '_'",
+            bucket=bucket,
+        )
+    version = config.get("signatureVersion")
+    if version:
+        from cargohold.blobs.s3 import SIGNATURE_VERSIONS  # boto3, only when one is given
+
+        if str(version).strip().lower() not in SIGNATURE_VERSIONS:
+            raise InvalidInput(
+                f"Unknown S3 signature version {version!r}",
+                hint="Use v4 (or v2 for old servers)",
+                signatureVersion=version,
+            )
     endpoint = config.get("endpoint")
     if endpoint:
-        parts = urlsplit(str(endpoint))
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        parts = _split(str(endpoint))
+        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
             raise InvalidInput(
                 f"Invalid endpoint URL: {endpoint!r}",
                 hint="Give the S3 endpoint as http://HOST:PORT or https://HOST",
@@ -313,14 +334,42 @@ def check_s3_config(config: dict[str, Any]) -> dict[str, Any]:
 def check_origin(origin: str) -> str:
     if origin == "*":
         return origin
-    parts = urlsplit(origin)
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+    parts = _split(origin)
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.netloc
+        or parts.path not in ("", "/")
+    ):
         raise InvalidInput(
             f"Invalid origin: {origin!r}",
             hint="An origin is a scheme and host, e.g. https://app.example.com, or *",
             origin=origin,
         )
     return f"{parts.scheme}://{parts.netloc}"
+
+
+def _split(url: str) -> SplitResult | None:
+    """The parts of a URL; None when it cannot be parsed (e.g. "http://[::1")."""
+    try:
+        return urlsplit(url)
+    except ValueError:
+        return None
+
+
+def open_probe_store(ctx: Context, config: dict[str, Any]) -> BlobStore:
+    """A store for a config about to be proven. botocore refuses some values (a region that
+    is not a host label, an endpoint it cannot parse) before any request, with a ValueError:
+    the caller's mistake, so InvalidInput."""
+    try:
+        return ctx.stores.open_s3(config, **PROBE_OPTIONS)
+    except CargoholdError:
+        raise
+    except ValueError as exc:
+        raise InvalidInput(
+            f"Invalid S3 settings: {exc}",
+            hint="Check the region and the endpoint URL",
+        ) from None
 
 
 def scrubbed(exc: CargoholdError, secret: str) -> CargoholdError:
