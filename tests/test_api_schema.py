@@ -257,25 +257,12 @@ def error_shape(ctx: Any, response: Any, case: Case) -> bool | None:
     return None
 
 
-def known_bug(case: Case, status: int, code: str) -> bool:
-    """A server error this file reproduces as an expected failure (below), so the fuzzing
-    goes on past it."""
-    return (
-        status == 500
-        and code == "hash-mismatch"
-        and case.method.upper() == "PUT"
-        and "/transfer/" in case.operation.path
-    )
-
-
 def no_server_error(ctx: Any, response: Any, case: Case) -> bool | None:
     """`not_a_server_error`, except a bucket's own refusal (or silence), which is a 502 of
-    the storage family on the operations that contact a bucket, and the known bugs."""
+    the storage family on the operations that contact a bucket."""
     code = response.headers.get("x-cargohold-error-code", [""])[0]
     if response.status_code == 502 and code in STORAGE_ANSWERS:
         assert "storageProviders" in case.operation.path, (case.operation.label, code)
-        return None
-    if known_bug(case, response.status_code, code):
         return None
     return not_a_server_error(ctx, response, case)
 
@@ -320,16 +307,6 @@ def test_the_schema_is_valid_openapi(api_schema: OpenApiSchema) -> None:
     assert {op.path for op in operations} == set(raw["paths"])
 
 
-@pytest.mark.xfail(
-    reason="PUT /api/v1/versions/{ref}/transfer/objects/{sha256}?size=N (and .../packs/{pack}) "
-    "with a body whose SHA-256 is not the one in the path answers 500 hash-mismatch: "
-    "services/remote.py receive_object / receive_pack let the store's HashMismatch (an "
-    "IntegrityError, status 500) through. The client sent other bytes than it named: a 4xx, "
-    "ideally keeping the code hash-mismatch and its hint for the client. Found by the test "
-    "above; not fixed here (it needs an error class of its own).",
-    raises=AssertionError,
-    strict=True,
-)
 @pytest.mark.parametrize("kind", ["objects", "packs"])
 def test_bytes_that_differ_from_their_sha256_are_the_clients_mistake(
     seeded: tuple[FastAPI, str, Seed], kind: str
@@ -341,7 +318,8 @@ def test_bytes_that_differ_from_their_sha256_are_the_clients_mistake(
         params={"size": 8},
         content=b"received",
     )
-    assert 400 <= answer.status_code < 500, answer.text
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"]["code"] == "content-mismatch"
 
 
 def test_offsets_beyond_sql_integers_answer_an_empty_page(

@@ -24,7 +24,8 @@ The tree::
     │   ├── InvalidReference
     │   ├── InvalidName
     │   ├── InvalidPath
-    │   └── SourcePathError
+    │   ├── SourcePathError
+    │   └── ContentMismatch
     ├── Conflict                                    409
     │   ├── NameTaken
     │   ├── VersionCommitted
@@ -152,6 +153,16 @@ class SourcePathError(InvalidInput):
         """A local file (or `what`, e.g. "the folder") that could not be read."""
         subject = f"{what} {path}" if what else str(path)
         return cls(f"Cannot read {subject}: {exc.strerror or exc}", path=str(path))
+
+
+class ContentMismatch(InvalidInput):
+    """Bytes a client sent that are not what it said (their SHA-256 or size differ): the
+    client's mistake, so a 400, where the same check on stored data is a HashMismatch."""
+
+    code = "content-mismatch"
+    default_hint = (
+        "The file changed while it was sent, or was damaged on the way: run the command again"
+    )
 
 
 class Conflict(CargoholdError):

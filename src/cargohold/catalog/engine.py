@@ -65,6 +65,12 @@ def current_revision(engine: Engine) -> str | None:
         return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
+MIGRATION_LOCK = 0x636172676F686F6C  # "cargohol": the advisory lock migrations take
+"""Processes opening one catalog at once (servers started together, `--workers N`) migrate
+one after the other: on PostgreSQL they take this transaction-scoped advisory lock, and on
+SQLite the write lock of `BEGIN IMMEDIATE`. The next one then finds the schema at HEAD."""
+
+
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest migration; cheap when it is already there."""
     if current_revision(engine) == HEAD:
@@ -75,6 +81,8 @@ def migrate(engine: Engine) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
         conn.commit()

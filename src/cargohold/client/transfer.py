@@ -39,6 +39,7 @@ from cargohold.client.multipart import Multipart, pread
 from cargohold.domain.models import Dataset, FileEntry, ObjectLocation, Version
 from cargohold.domain.packs import PackMember, Span
 from cargohold.errors import (
+    ContentMismatch,
     HashMismatch,
     SourcePathError,
     StorageError,
@@ -211,7 +212,7 @@ class HttpWriter(_OpenedVersion):
         try:
             with self.api.stream("PUT", path, content=body()) as response:
                 response.read()
-        except HashMismatch:
+        except ContentMismatch:  # the server got other bytes than planned: the file changed
             raise changed(source) from None
         return size
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import builtins
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from cargohold.blobs import BlobStore
@@ -29,7 +29,7 @@ from cargohold.domain import layout, wire
 from cargohold.domain.ids import check_sha256
 from cargohold.domain.models import FileEntry, ObjectLocation
 from cargohold.domain.packs import PackMember
-from cargohold.errors import HashMismatch, InvalidInput, ObjectNotFound
+from cargohold.errors import ContentMismatch, HashMismatch, InvalidInput, ObjectNotFound
 from cargohold.services.files import VersionReader, VersionWriter
 
 if TYPE_CHECKING:
@@ -171,7 +171,7 @@ class RemoteUpload(_Remote):
         store = self._through_server()
         self.writer.missing({sha256: size})
         key = self.writer.odb.key(sha256)  # stored even when it is there already: same bytes
-        written = store.put_stream(key, chunks, sha256)
+        written = _received(lambda: store.put_stream(key, chunks, sha256))
         self.writer.record({sha256: written})
         return written
 
@@ -191,7 +191,8 @@ class RemoteUpload(_Remote):
     def receive_pack(self, pack: str, chunks: Iterable[bytes]) -> int:
         """A pack through the server, verified as it lands (recorded by `complete_pack`)."""
         store = self._through_server()
-        return store.put_stream(layout.pack_key(self.writer.team, pack), chunks, pack)
+        key = layout.pack_key(self.writer.team, pack)
+        return _received(lambda: store.put_stream(key, chunks, pack))
 
     def complete_pack(self, pack: str, size: int, members: Sequence[tuple[str, int, int]]) -> int:
         """Once the pack is whole in the store (HEAD, its size): write its index from the
@@ -226,11 +227,16 @@ def _check_landed(store: BlobStore, key: str, size: int) -> None:
     if found is None:
         raise InvalidInput(f"{key} has not landed in the provider", key=key)
     if found != size:
-        raise HashMismatch(
-            f"{key} holds {found} bytes, not {size}: it was not recorded",
-            hint="Run the command again",
-            key=key,
-        )
+        raise ContentMismatch(f"{key} holds {found} bytes, not {size}: not recorded", key=key)
+
+
+def _received(put: Callable[[], int]) -> int:
+    """Bytes a client sent, stored by `put`: content that is not what its name says is the
+    client's mistake (400), not damage in the store."""
+    try:
+        return put()
+    except HashMismatch as exc:
+        raise ContentMismatch(exc.message, **exc.details) from None
 
 
 # -- the read side --------------------------------------------------------------------------
