@@ -394,3 +394,15 @@ def test_versions_create_json_reports_the_upload(cli: Cli, data: Path) -> None:
     again = cli.json("datasets", "versions", "create", "--id", ds, "--source-path", f"{data}/")
     assert again["upload"]["bytesSent"] == 0 and again["upload"]["newObjects"] == 0
     assert "upload" not in cli.json("datasets", "versions", "create", "--id", ds)
+
+
+def test_usage_shows_what_the_team_stores(cli: Cli, data: Path) -> None:
+    ds = cli.json("datasets", "create", "--name", "used")["id"]
+    cli.ok("datasets", "versions", "create", "--id", ds, "--source-path", f"{data}/")
+    report = cli.json("storageProviders", "usage")
+    [managed] = [p for p in report["providers"] if p["isManaged"]]
+    distinct = {b"hello world\n", b"x,y\n1,2\n", b"unicode"}
+    assert managed["objects"] == len(distinct) + 1  # and sub/a.bin
+    assert (managed["datasets"], managed["versions"]) == (1, 1)
+    table = cli.ok("storageProviders", "usage").out
+    assert "| Managed " in table and "Managed quota: none" in table

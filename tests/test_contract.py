@@ -134,3 +134,4 @@ def test_usage_counts_what_the_team_stores(svc: Services, tmp_path: Path) -> Non
     [managed] = [p for p in usage["providers"] if p["isManaged"]]
     assert (managed["bytes"], managed["objects"]) == (1010, 2)
     assert (managed["datasets"], managed["versions"]) == (1, 1)
+    assert managed["reservedBytes"] == 0  # no quota, nothing reserved

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from cargohold.cache.sizes import format_size
 from cargohold.cli.base import F, Group, command, emit, services
 from cargohold.cli.render import echo_details, echo_json, echo_table
 from cargohold.domain import wire
@@ -51,6 +52,30 @@ def details(provider_id: str, json_output: bool, **_: object) -> None:
     echo_details(
         [("Name", p.name), ("ID", p.id), ("Type", p.type), ("Config", config_cell(p, None))]
     )
+
+
+@command(storage_providers, "usage", help="Show what the team stores in each provider")
+def usage(json_output: bool, **_: object) -> None:
+    report = services().storage_providers.usage()
+    if json_output:
+        echo_json(report)
+        return
+    rows = [
+        [
+            p["name"],
+            p["storageProviderId"],
+            format_size(p["bytes"]),
+            p["objects"],
+            p["datasets"],
+            p["versions"],
+            format_size(p["reservedBytes"]),
+        ]
+        for p in report["providers"]
+    ]
+    header = ["Name", "ID", "Stored", "Objects", "Datasets", "Versions", "Reserved"]
+    echo_table(header, rows)
+    quota = report["managedQuota"]
+    click.echo(f"Managed quota: {format_size(quota) if quota else 'none'}")
 
 
 # -- create / update (groups with one sub-command each: `s3`, as Gradient's) -----------------

@@ -71,9 +71,10 @@ class StorageProviderService:
         return found
 
     def usage(self) -> dict[str, Any]:
-        """What the team stores, per provider (bytes, objects, datasets, versions), and the
-        managed provider's quota (null: none)."""
+        """What the team stores, per provider (bytes, objects, datasets, versions, and bytes
+        reserved by uploads in progress), and the managed provider's quota (null: none)."""
         found = self.ctx.catalog.usage_by_provider(self._team)
+        reserved = self.ctx.catalog.reserved_by_provider(self._team)
         zero = {"bytes": 0, "objects": 0, "datasets": 0, "versions": 0}
         rows = [
             {
@@ -81,6 +82,7 @@ class StorageProviderService:
                 "name": p.name,
                 "isManaged": p.is_managed,
                 **found.get(p.id, zero),
+                "reservedBytes": reserved.get(p.id, 0),
             }
             for p in self.list()
         ]
