@@ -21,6 +21,8 @@ Json = dict[str, Any]
 
 
 class Body(BaseModel):
+    """A request body of cargohold's own API: an unknown field is a 400, not ignored."""
+
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 

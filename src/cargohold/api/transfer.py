@@ -19,10 +19,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from cargohold.api import streaming
 from cargohold.api.deps import TeamServices
+from cargohold.api.native import Body
 from cargohold.domain.ids import check_sha256
 from cargohold.domain.models import FileEntry
 from cargohold.errors import ConfigurationError
@@ -36,10 +37,6 @@ Json = dict[str, Any]
 Size = Annotated[int, Field(ge=0)]
 MAX_PART_URLS = 100
 MAX_FILES_PAGE = 100_000
-
-
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
 class Sizes(Body):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from cargohold.domain.ids import is_dataset_id
+from cargohold.domain.ids import is_dataset_id, is_team_id
 from cargohold.errors import InvalidName, InvalidReference
 
 LATEST = "latest"
@@ -67,12 +67,7 @@ def parse_ref(text: str) -> Ref:
 
 
 def check_dataset_name(name: str) -> str:
-    if not _NAME.fullmatch(name):
-        raise InvalidName(
-            f"Invalid dataset name: {name!r}",
-            hint="Use 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit",
-            name=name,
-        )
+    _check_name("dataset", name)
     if is_dataset_id(name):
         raise InvalidName(
             f"Invalid dataset name: {name!r} has the shape of a dataset ID",
@@ -80,6 +75,33 @@ def check_dataset_name(name: str) -> str:
             name=name,
         )
     return name
+
+
+def check_team_name(name: str) -> str:
+    """A team's name is also its namespace in references (`TEAM/DATASET`)."""
+    _check_name("team", name)
+    if name.lower() in PUBLIC_NAMESPACES:
+        raise InvalidName(
+            f"Invalid team name: {name!r} is reserved for public datasets",
+            hint="Choose another name",
+            name=name,
+        )
+    if is_team_id(name):
+        raise InvalidName(
+            f"Invalid team name: {name!r} has the shape of a team ID",
+            hint="Choose a name that is not 'te' followed by 7 letters or digits",
+            name=name,
+        )
+    return name
+
+
+def _check_name(kind: str, name: str) -> None:
+    if not _NAME.fullmatch(name):
+        raise InvalidName(
+            f"Invalid {kind} name: {name!r}",
+            hint="Use 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit",
+            name=name,
+        )
 
 
 def check_tag_name(name: str) -> str:

@@ -6,8 +6,6 @@ in listings) and its SHA-256 (to find it), never the text.
 
 from __future__ import annotations
 
-import re
-
 from cargohold.catalog import Catalog
 from cargohold.domain.ids import (
     api_key_prefix,
@@ -19,10 +17,9 @@ from cargohold.domain.ids import (
     new_team_id,
 )
 from cargohold.domain.models import ApiKey, Team
-from cargohold.domain.refs import PUBLIC_NAMESPACES
+from cargohold.domain.refs import check_team_name
 from cargohold.errors import InvalidName, TeamNotFound, Unauthorized
 
-TEAM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 """A team's name is also a namespace of references (`TEAM/DATASET`), so it follows their
 rule (domain/refs.py)."""
 MAX_KEY_NAME = 100
@@ -94,28 +91,6 @@ class AdminService:
 
     def _team(self, team: Team | str) -> Team:
         return self.team(team) if isinstance(team, str) else team
-
-
-def check_team_name(name: str) -> str:
-    if not TEAM_NAME.fullmatch(name):
-        raise InvalidName(
-            f"Invalid team name: {name!r}",
-            hint="Use 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit",
-            name=name,
-        )
-    if name.lower() in PUBLIC_NAMESPACES:
-        raise InvalidName(
-            f"Invalid team name: {name!r} is reserved for public datasets",
-            hint="Choose another name",
-            name=name,
-        )
-    if is_team_id(name):
-        raise InvalidName(
-            f"Invalid team name: {name!r} has the shape of a team ID",
-            hint="Choose a name that is not 'te' followed by 7 letters or digits",
-            name=name,
-        )
-    return name
 
 
 def check_key_name(name: str | None) -> str | None:
