@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import pytest
 
 from cargohold.settings import Settings
-from tests.cli_helpers import Cli
+from tests.cli_helpers import Cli, run_process
 from tests.server_helpers import TestServer, free_port, uvicorn_serving
 
 
@@ -194,3 +195,13 @@ def test_two_teams_by_cli_see_and_touch_nothing_of_each_other(
         assert not (tmp_path / "b").exists()
         listed = cli.ok("datasets", "files", "list", "--id", f"{ds}:prod", *a).out
         assert "secret.txt" in listed
+
+
+def test_a_busy_port_is_one_clear_line(cargohold_home: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run_process("server", "--port", str(port))
+    assert result.code == 1 and "Traceback" not in result.err
+    assert f"Cannot listen on 127.0.0.1:{port}" in result.err and "--port" in result.err

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import socket
+
 import click
 
+from cargohold.errors import ConfigurationError
 from cargohold.settings import Settings, load_config, save_config
 
 DEFAULT_PORT = 8000
@@ -36,6 +39,7 @@ def server(host: str, port: int, workers: int, log_level: str) -> None:
     settings = Settings.from_env()
     if workers > 1 and settings.database_url.startswith("sqlite"):
         raise click.UsageError("--workers above 1 needs CARGOHOLD_DATABASE_URL on PostgreSQL")
+    _check_free(host, port)
     configure_logging(log_level)
     click.echo(f"cargohold server on http://{host}:{port} (catalog: {_where(settings)})", err=True)
     click.echo(
@@ -56,6 +60,20 @@ def server(host: str, port: int, workers: int, log_level: str) -> None:
         uvicorn.run(
             create_app(settings), host=host, port=port, log_level=log_level, access_log=False
         )
+
+
+def _check_free(host: str, port: int) -> None:
+    """Say plainly, before anything starts, that the address cannot be listened on."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ConfigurationError(
+                f"Cannot listen on {host}:{port}: {exc.strerror or exc}",
+                hint="Stop what uses that port, or choose another with --port",
+            ) from None
 
 
 def _where(settings: Settings) -> str:
