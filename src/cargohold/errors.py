@@ -25,7 +25,8 @@ The tree::
     │   ├── InvalidName
     │   ├── InvalidPath
     │   ├── SourcePathError
-    │   └── ContentMismatch
+    │   ├── ContentMismatch
+    │   └── InvalidSpec
     ├── Conflict                                    409
     │   ├── NameTaken
     │   ├── VersionCommitted
@@ -163,6 +164,14 @@ class ContentMismatch(InvalidInput):
     default_hint = (
         "The file changed while it was sent, or was damaged on the way: run the command again"
     )
+
+
+class InvalidSpec(InvalidInput):
+    """A workflow spec (or its run inputs file) that cannot run; ``details["problems"]``
+    lists every problem found as ``{source, line, key, problem}``."""
+
+    code = "invalid-spec"
+    default_hint = "Correct the lines named, then run the workflow again"
 
 
 class Conflict(CargoholdError):
