@@ -37,6 +37,7 @@ from cargohold.domain.models import (
 )
 from cargohold.errors import (
     CargoholdError,
+    CatalogUnavailable,
     DatasetNotFound,
     InvalidName,
     NameTaken,
@@ -857,6 +858,16 @@ def test_reopening_a_catalog_keeps_its_data(catalog_url: str) -> None:
         assert catalog_engine.current_revision(again.engine) == catalog_engine.HEAD
     finally:
         again.close()
+
+
+def test_a_catalog_a_newer_cargohold_migrated_is_refused_plainly(catalog_url: str) -> None:
+    Catalog(catalog_url).close()
+    engine = sa.create_engine(catalog_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '9999'"))
+    engine.dispose()
+    with pytest.raises(CatalogUnavailable, match="schema 9999, newer than"):
+        Catalog(catalog_url)
 
 
 def test_the_migrated_schema_matches_the_tables(catalog: Catalog) -> None:

@@ -19,16 +19,15 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-import anyio.from_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from cargohold.api import observe, s3_xml
+from cargohold.api import observe, s3_xml, streaming
 from cargohold.api.deps import platform_of
 from cargohold.api.gradient_grants import (
     GRANT_PARAM,
@@ -263,22 +262,10 @@ def _meta(entry: FileEntry) -> dict[str, str]:
 
 
 async def _with_body(request: Request, work: Callable[[Body], T]) -> T:
-    """Run `work` in a worker thread over the request's body, read chunk by chunk from the
-    event loop as the worker asks for them: the body is never held whole."""
-    stream = request.stream().__aiter__()
-
-    def chunks() -> Iterator[bytes]:
-        while (chunk := anyio.from_thread.run(_next_chunk, stream)) is not None:
-            if chunk:
-                yield chunk
-
+    """Run `work` in a worker thread over the request's body, streamed (api/streaming.py);
+    the callers count the bytes once kept."""
     headers = request.headers
-    body = Body(chunks(), headers.get("content-length"), headers.get("content-md5"))
-    return await run_in_threadpool(work, body)
-
-
-async def _next_chunk(stream: AsyncIterator[bytes]) -> bytes | None:
-    try:
-        return await stream.__anext__()
-    except StopAsyncIteration:
-        return None
+    length, md5 = headers.get("content-length"), headers.get("content-md5")
+    return await streaming.receive(
+        request, lambda chunks: work(Body(chunks, length, md5)), counted=False
+    )

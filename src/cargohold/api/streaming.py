@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from typing import TypeVar
 
 import anyio.from_thread
 from fastapi import Request
@@ -18,18 +19,23 @@ from cargohold.blobs import CHUNK, BlobStore
 from cargohold.errors import InvalidInput, ObjectNotFound
 
 RANGE = re.compile(r"bytes=(\d+)-(\d*)")
+T = TypeVar("T")
 
 
-async def receive(request: Request, put: Callable[[Iterable[bytes]], int]) -> int:
+async def receive(
+    request: Request, put: Callable[[Iterable[bytes]], T], *, counted: bool = True
+) -> T:
     """Run `put` in a worker thread over the request body, read chunk by chunk from the
-    event loop as the worker asks for them: the body is never held whole."""
+    event loop as the worker asks for them: the body is never held whole. Each chunk is
+    counted as it arrives unless `counted` is false (the caller counts what it kept)."""
     stream = request.stream().__aiter__()
     state = request.app.state
 
     def chunks() -> Iterator[bytes]:
         while (chunk := anyio.from_thread.run(_next_chunk, stream)) is not None:
             if chunk:
-                count_transfer(state, "upload", len(chunk))
+                if counted:
+                    count_transfer(state, "upload", len(chunk))
                 yield chunk
 
     return await run_in_threadpool(put, chunks())

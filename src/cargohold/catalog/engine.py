@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 
-from cargohold.errors import ConfigurationError
+from cargohold.errors import CatalogUnavailable, ConfigurationError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 HEAD = "0005"
@@ -72,9 +72,16 @@ SQLite the write lock of `BEGIN IMMEDIATE`. The next one then finds the schema a
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest migration; cheap when it is already there."""
-    if current_revision(engine) == HEAD:
+    """Bring the schema to the newest migration; cheap when it is already there. A catalog
+    a newer cargohold migrated further is refused plainly (it cannot be migrated back)."""
+    current = current_revision(engine)
+    if current == HEAD:
         return
+    if current is not None and current > HEAD:  # revisions are zero-padded numbers
+        raise CatalogUnavailable(
+            f"The catalog is at schema {current}, newer than this cargohold knows ({HEAD})",
+            hint="Upgrade cargohold (pip install -U cargohold) to use this catalog",
+        )
     from alembic import command
     from alembic.config import Config
 
