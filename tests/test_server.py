@@ -205,3 +205,17 @@ def test_a_busy_port_is_one_clear_line(cargohold_home: Path) -> None:
         result = run_process("server", "--port", str(port))
     assert result.code == 1 and "Traceback" not in result.err
     assert f"Cannot listen on 127.0.0.1:{port}" in result.err and "--port" in result.err
+
+
+def test_a_server_url_that_is_not_one_is_refused_before_it_is_saved_or_used(
+    cargohold_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli = Cli(capsys)
+    for args in (
+        ["apiKey", "cgh_x", "--server", "notaurl"],
+        ["datasets", "list", "--server", "ftp://x"],
+    ):
+        refused = cli(*args)
+        assert refused.code == 1 and "Invalid server URL" in refused.err
+        assert "http://HOST:PORT" in refused.err
+    assert not (cargohold_home / "config.json").exists()

@@ -85,16 +85,18 @@ def _where(settings: Settings) -> str:
 @click.argument("key")
 @click.option(
     "--server",
-    "server_url",
+    "server",
     metavar="URL",
     help="Also save the server to talk to (else CARGOHOLD_SERVER).",
 )
-def api_key(key: str, server_url: str | None) -> None:
+def api_key(key: str, server: str | None) -> None:
     """Save an API key (and a server) for later commands, as Gradient's `apiKey` did."""
+    from cargohold.client.http import server_url  # httpx, only for this command
+
     home = Settings.from_env().home
     values: dict[str, str | None] = {"apiKey": key.strip()}
-    if server_url:
-        values["server"] = server_url.rstrip("/")
+    if server:
+        values["server"] = server_url(server)
     path = save_config(home, values)
     click.echo(f"Saved API key to {path}")
     if not load_config(home).get("server") and not Settings.from_env().server:

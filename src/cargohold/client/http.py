@@ -6,14 +6,31 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 
 from cargohold import __version__
-from cargohold.errors import CargoholdError, ServerUnreachable, Unauthorized, error_from_json
+from cargohold.errors import (
+    CargoholdError,
+    ConfigurationError,
+    ServerUnreachable,
+    Unauthorized,
+    error_from_json,
+)
 
 TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+
+
+def server_url(url: str) -> str:
+    """A server's base URL, checked: http(s)://HOST[:PORT][/PATH], without a trailing '/'."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigurationError(
+            f"Invalid server URL: {url!r}",
+            hint="Give the server as http://HOST:PORT, e.g. http://127.0.0.1:8000",
+        )
+    return url.strip().rstrip("/")
 
 
 def ref_path(ref: str) -> str:
@@ -26,7 +43,7 @@ class HttpClient:
     FastAPI's TestClient, which runs the app in-process)."""
 
     def __init__(self, server: str, api_key: str | None, http: httpx.Client | None = None) -> None:
-        self.server = server.rstrip("/")
+        self.server = server_url(server)
         headers = {"User-Agent": f"cargohold/{__version__}"}
         if api_key:
             headers["X-API-Key"] = api_key
