@@ -127,6 +127,31 @@ class ObjectNotFound(NotFound, FileNotFoundError):
     code = "object-not-found"
 
 
+class SecretNotFound(NotFound):
+    code = "secret-not-found"
+    default_hint = (
+        "List the secrets with: cargohold secrets list; "
+        "add one with: cargohold secrets create --name NAME --value VALUE"
+    )
+
+
+class WorkflowNotFound(NotFound):
+    code = "workflow-not-found"
+    default_hint = "List the workflows with: cargohold workflows list"
+
+
+class WorkflowRunNotFound(NotFound):
+    code = "workflow-run-not-found"
+    default_hint = "List the runs with: cargohold workflows get --id WORKFLOW --show-runs"
+
+
+class LogNotFound(NotFound):
+    code = "log-not-found"
+    default_hint = (
+        "List the runs and their log IDs with: cargohold workflows get --id WORKFLOW --show-runs"
+    )
+
+
 class InvalidInput(CargoholdError, ValueError):
     code = "invalid-input"
     status = 400
@@ -267,6 +292,16 @@ class ServerUnreachable(CargoholdError):
 class ConfigurationError(CargoholdError):
     code = "configuration-error"
     status = 500
+
+
+class SandboxUnavailable(ConfigurationError):
+    """The local executor's sandbox (bubblewrap) is missing or cannot run here."""
+
+    code = "sandbox-unavailable"
+    default_hint = (
+        "Install bubblewrap: sudo apt-get install bubblewrap (Debian, Ubuntu) "
+        "or sudo dnf install bubblewrap (Fedora)"
+    )
 
 
 def _all_error_classes() -> list[type[CargoholdError]]:

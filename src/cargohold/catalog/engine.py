@@ -11,7 +11,7 @@ from sqlalchemy.engine import make_url
 from cargohold.errors import CatalogUnavailable, ConfigurationError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-HEAD = "0005"
+HEAD = "0006"
 """The newest migration; bump it with every new migration file (a test checks it)."""
 
 

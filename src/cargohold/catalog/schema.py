@@ -182,3 +182,102 @@ api_keys = Table(
     Column("dt_created", TS, nullable=False),
     Column("dt_revoked", TS, nullable=True),
 )
+
+secrets = Table(
+    "secrets",
+    metadata,
+    Column("team_id", String(16), ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True),
+    Column("name", NAME, primary_key=True),
+    Column("value", Text, nullable=False),  # encrypted (services/crypto.py), never in clear
+    Column("dt_created", TS, nullable=False),
+    Column("dt_modified", TS, nullable=False),
+)
+
+version_lineage = Table(
+    "version_lineage",
+    metadata,
+    Column(
+        "version_pk",
+        Integer,
+        ForeignKey("versions.pk", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("workflow_id", String(36), nullable=False),
+    Column("run", Integer, nullable=False),
+    Column("job", NAME, nullable=False),
+    Column("output", NAME, nullable=False),
+    Column("spec_sha256", String(64), nullable=False),
+    Column("strings", JSON, nullable=False),
+    Column("dt_created", TS, nullable=False),
+)
+"""How a workflow made a version (domain/workflows.Lineage). Recorded with the commit."""
+
+lineage_inputs = Table(
+    "lineage_inputs",
+    metadata,
+    Column(
+        "version_pk",
+        Integer,
+        ForeignKey("versions.pk", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("name", NAME, primary_key=True),
+    # By dataset ID and version, not by key: deleting an input version keeps the history.
+    Column("dataset_id", String(16), nullable=False),
+    Column("version", String(16), nullable=False),
+    Index(None, "dataset_id", "version"),
+)
+"""The exact input versions of a version's making; the index walks lineage downwards."""
+
+workflows = Table(
+    "workflows",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("team_id", String(16), ForeignKey("teams.id", ondelete="CASCADE"), nullable=False),
+    Column("name", NAME, nullable=False),
+    Column("dt_created", TS, nullable=False),
+    UniqueConstraint("team_id", "name"),
+)
+
+workflow_runs = Table(
+    "workflow_runs",
+    metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "workflow_id", String(36), ForeignKey("workflows.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("number", Integer, nullable=False),
+    Column("log_id", String(40), nullable=False, unique=True),
+    Column("phase", String(16), nullable=False),
+    Column("spec", JSON, nullable=False),
+    Column("spec_sha256", String(64), nullable=False),
+    Column("inputs", JSON, nullable=False),
+    Column("error", Text, nullable=True),
+    Column("dt_created", TS, nullable=False),
+    Column("started", TS, nullable=True),
+    Column("finished", TS, nullable=True),
+    UniqueConstraint("workflow_id", "number"),
+)
+
+workflow_jobs = Table(
+    "workflow_jobs",
+    metadata,
+    Column("run_pk", Integer, ForeignKey("workflow_runs.pk", ondelete="CASCADE"), primary_key=True),
+    Column("name", NAME, primary_key=True),
+    Column("log_id", String(40), nullable=False, unique=True),
+    Column("phase", String(16), nullable=False),
+    Column("exit_code", Integer, nullable=True),
+    Column("outputs", JSON, nullable=False),
+    Column("error", Text, nullable=True),
+    Column("started", TS, nullable=True),
+    Column("finished", TS, nullable=True),
+)
+
+job_log_lines = Table(
+    "job_log_lines",
+    metadata,
+    Column("log_id", String(40), primary_key=True),  # workflow_jobs.log_id
+    Column("line", Integer, primary_key=True),  # 1, 2, 3, ...
+    Column("message", Text, nullable=False),
+)
+"""Each job's log, line by line (removed with its job: catalog/workflows.py deletes them)."""

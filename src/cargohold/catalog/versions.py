@@ -25,9 +25,12 @@ from cargohold.catalog.catalog import (
     version_totals,
 )
 from cargohold.catalog.datasets import DatasetCatalog
+from cargohold.catalog.lineage import LineageCatalog
 from cargohold.catalog.quota import QuotaCatalog
 from cargohold.catalog.schema import datasets, tags, version_files, versions
+from cargohold.catalog.secrets import SecretCatalog
 from cargohold.catalog.teams import TeamCatalog
+from cargohold.catalog.workflows import WorkflowCatalog
 from cargohold.domain.ids import is_version_id, new_version_id
 from cargohold.domain.models import FileEntry, Tag, Version
 from cargohold.domain.refs import LATEST
@@ -40,7 +43,9 @@ from cargohold.errors import (
 )
 
 
-class Catalog(DatasetCatalog, TeamCatalog, QuotaCatalog):
+class Catalog(
+    DatasetCatalog, TeamCatalog, QuotaCatalog, SecretCatalog, LineageCatalog, WorkflowCatalog
+):
     # -- versions ------------------------------------------------------------------------
 
     def add_version(

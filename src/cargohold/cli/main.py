@@ -16,9 +16,11 @@ from cargohold.cli.cache import cache
 from cargohold.cli.datasets import datasets
 from cargohold.cli.files import files
 from cargohold.cli.providers import storage_providers
+from cargohold.cli.secrets import secrets
 from cargohold.cli.server import api_key, logout, server
 from cargohold.cli.tags import tags
 from cargohold.cli.versions import versions
+from cargohold.cli.workflows import workflows
 from cargohold.errors import CargoholdError
 
 datasets.add_command(versions)
@@ -40,6 +42,8 @@ cli.add_command(server)
 cli.add_command(api_key)
 cli.add_command(logout)
 cli.add_command(admin)
+cli.add_command(workflows)
+cli.add_command(secrets)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -197,7 +197,9 @@ class HttpFiles:
 
 def connect(settings: Settings, http: httpx.Client | None = None) -> Services:
     """Services acting, through the server `settings.server`, for the team of the API key."""
+    from cargohold.client.secrets import HttpSecrets
     from cargohold.client.transfer import HttpObjects
+    from cargohold.client.workflows import HttpWorkflows
 
     assert settings.server, "connect() needs settings.server"
     api = HttpClient(settings.server, settings.api_key, http)
@@ -211,5 +213,7 @@ def connect(settings: Settings, http: httpx.Client | None = None) -> Services:
         tags=HttpTags(api),
         files=HttpFiles(api),
         objects=HttpObjects(api, settings),
+        secrets=HttpSecrets(api),
+        workflows=HttpWorkflows(api),
         on_close=[api.close],
     )

@@ -21,6 +21,15 @@ from cargohold.domain.models import (
     Version,
 )
 from cargohold.domain.packs import Span
+from cargohold.domain.workflows import (
+    JobStatus,
+    Lineage,
+    LineageGraph,
+    LogLine,
+    Run,
+    Secret,
+    Workflow,
+)
 
 
 class ProvidersAPI(Protocol):
@@ -88,7 +97,13 @@ class VersionsAPI(Protocol):
 
     def update(self, ref: str, message: str | None) -> Version: ...
 
-    def commit(self, ref: str) -> Version: ...
+    def commit(self, ref: str, lineage: Lineage | None = None) -> Version:
+        """Commit; with `lineage` (a workflow's output) recorded in the same transaction."""
+        ...
+
+    def lineage(self, ref: str) -> LineageGraph:
+        """Where this version came from (up) and what was made from it (down)."""
+        ...
 
     def delete(self, ref: str) -> Version: ...
 
@@ -161,3 +176,78 @@ class ObjectsAPI(Protocol):
     def reader(self, ref: str) -> Reader: ...
 
     def open_ahead(self, ds: Dataset) -> None: ...
+
+
+class SecretsAPI(Protocol):
+    """Team secrets, encrypted at rest; listings never hold values."""
+
+    def create(self, name: str, value: str) -> Secret: ...
+
+    def list(self) -> builtins.list[Secret]: ...
+
+    def delete(self, name: str) -> Secret: ...
+
+    def reveal(self, names: Sequence[str]) -> dict[str, str]:
+        """The values of these secrets, for a job's environment (SecretNotFound names the
+        first missing one)."""
+        ...
+
+
+class WorkflowsAPI(Protocol):
+    """Workflows and the records of their runs: phases, per-job status, per-job logs."""
+
+    def create(self, name: str) -> Workflow: ...
+
+    def list(self) -> builtins.list[Workflow]: ...
+
+    def get(self, key: str) -> Workflow:
+        """By UUID or by name."""
+        ...
+
+    def start_run(
+        self,
+        workflow: str,
+        spec: dict[str, Any],
+        spec_sha256: str,
+        inputs: dict[str, Any],
+        jobs: Sequence[str],
+    ) -> Run:
+        """A new run (next number), PENDING, with every job PENDING and its log ID."""
+        ...
+
+    def runs(self, workflow: str) -> builtins.list[Run]: ...
+
+    def run(self, workflow: str, number: int) -> Run: ...
+
+    def set_run(
+        self,
+        workflow: str,
+        number: int,
+        phase: str,
+        *,
+        inputs: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> Run:
+        """Move a run to `phase` (RUNNING sets `started`, a finished phase `finished`); a
+        finished run never changes again (Conflict)."""
+        ...
+
+    def set_job(
+        self,
+        workflow: str,
+        number: int,
+        job: str,
+        phase: str,
+        *,
+        exit_code: int | None = None,
+        outputs: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> JobStatus: ...
+
+    def append_log(self, log_id: str, messages: Sequence[str]) -> int:
+        """Add lines to a job's log; answers the number of the last line."""
+        ...
+
+    def logs(self, log_id: str, line: int = 0, limit: int = 10000) -> builtins.list[LogLine]:
+        """Lines after `line` (0: from the start), at most `limit`."""
+        ...

@@ -26,12 +26,16 @@ from cargohold.services.protocol import (
     FilesAPI,
     ObjectsAPI,
     ProvidersAPI,
+    SecretsAPI,
     TagsAPI,
     VersionsAPI,
+    WorkflowsAPI,
 )
 from cargohold.services.providers import StorageProviderService
+from cargohold.services.secrets import SecretService
 from cargohold.services.stores import StoreRegistry
 from cargohold.services.versions import TagService, VersionService
+from cargohold.services.workflow_records import WorkflowService
 from cargohold.settings import Settings
 
 DEFAULT_TEAM_NAME = "default"
@@ -51,6 +55,8 @@ class Services:
     tags: TagsAPI
     files: FilesAPI
     objects: ObjectsAPI
+    secrets: SecretsAPI
+    workflows: WorkflowsAPI
     on_close: list[Callable[[], None]] = field(default_factory=list)
 
     @functools.cached_property
@@ -89,6 +95,8 @@ class Platform:
             tags=TagService(ctx),
             files=FileService(ctx),
             objects=ObjectService(ctx),
+            secrets=SecretService(ctx),
+            workflows=WorkflowService(ctx),  # type: ignore[arg-type]  # being written
         )
 
     def close(self) -> None:

@@ -1,0 +1,7 @@
+"""(being written: issue 6)"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/api/v1")
