@@ -23,12 +23,15 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
+
+if TYPE_CHECKING:
+    from cargohold.services import Services
 
 POSTGRES_URL_ENV = "CARGOHOLD_TEST_POSTGRES_URL"
 S3_ENV = "CARGOHOLD_TEST_S3_"
@@ -244,3 +247,26 @@ def s3_config(s3_server: S3Server, s3_bucket: str) -> dict[str, str]:
         "secretAccessKey": s3_server.secret_key,
         "endpoint": s3_server.endpoint,
     }
+
+
+SERVICE_MODES = ["in-process", "asgi", "uvicorn"]
+
+
+@pytest.fixture(params=SERVICE_MODES)
+def svc(request: pytest.FixtureRequest, cargohold_home: Path) -> Iterator[Services]:
+    """The service protocol three ways: in-process, over ASGI, and against a real uvicorn."""
+    from cargohold.services import build_services
+    from cargohold.settings import Settings
+    from tests.server_helpers import TestServer
+
+    settings = Settings.from_env()
+    if request.param == "in-process":
+        services = build_services(settings)
+        yield services
+        services.close()
+        return
+    server = TestServer(settings, mode=request.param)
+    try:
+        yield server.services(server.key("contract"))
+    finally:
+        server.close()

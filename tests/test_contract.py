@@ -6,35 +6,15 @@ Each implementation must give the same answers and raise the same exception clas
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from cargohold import errors
-from cargohold.services import Services, build_services
+from cargohold.services import Services
 from cargohold.services.download import get
 from cargohold.services.upload import put
-from cargohold.settings import Settings
 from tests.cli_helpers import write_tree
-from tests.server_helpers import TestServer
-
-MODES = ["in-process", "asgi", "uvicorn"]
-
-
-@pytest.fixture(params=MODES)
-def svc(request: pytest.FixtureRequest, cargohold_home: Path) -> Iterator[Services]:
-    settings = Settings.from_env()
-    if request.param == "in-process":
-        services = build_services(settings)
-        yield services
-        services.close()
-        return
-    server = TestServer(settings, mode=request.param)
-    try:
-        yield server.services(server.key("contract"))
-    finally:
-        server.close()
 
 
 def test_datasets_round_trip(svc: Services) -> None:
