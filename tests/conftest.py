@@ -32,6 +32,7 @@ from sqlalchemy.pool import NullPool
 
 if TYPE_CHECKING:
     from cargohold.services import Services
+    from tests.cli_helpers import Cli
 
 POSTGRES_URL_ENV = "CARGOHOLD_TEST_POSTGRES_URL"
 S3_ENV = "CARGOHOLD_TEST_S3_"
@@ -268,5 +269,33 @@ def svc(request: pytest.FixtureRequest, cargohold_home: Path) -> Iterator[Servic
     server = TestServer(settings, mode=request.param)
     try:
         yield server.services(server.key("contract"))
+    finally:
+        server.close()
+
+
+@pytest.fixture(params=["local", "server"])
+def cli(
+    request: pytest.FixtureRequest,
+    cargohold_home: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Cli]:
+    """The CLI in-process on the local catalog, and the same CLI against a real uvicorn
+    server (on the same home: the cache stays the client's): every command must behave the
+    same both ways."""
+    from cargohold.settings import Settings
+    from tests.cli_helpers import Cli
+    from tests.server_helpers import TestServer
+
+    if request.param == "local":
+        yield Cli(capsys)
+        return
+    if request.node.get_closest_marker("local_only"):
+        pytest.skip("about the local catalog")
+    server = TestServer(Settings.from_env(), mode="uvicorn")
+    monkeypatch.setenv("CARGOHOLD_SERVER", server.url)
+    monkeypatch.setenv("CARGOHOLD_API_KEY", server.key("cli"))
+    try:
+        yield Cli(capsys)
     finally:
         server.close()

@@ -4,38 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from cargohold.settings import Settings
 from tests.cli_helpers import Cli, Result, new_version, write_tree
-from tests.server_helpers import TestServer
-
-
-@pytest.fixture(params=["local", "server"])
-def cli(
-    request: pytest.FixtureRequest,
-    cargohold_home: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[Cli]:
-    """The CLI in-process on the local catalog, and the same CLI against a real uvicorn
-    server (on the same home: the cache stays the client's): every command must behave the
-    same both ways."""
-    if request.param == "local":
-        yield Cli(capsys)
-        return
-    if request.node.get_closest_marker("local_only"):
-        pytest.skip("about the local catalog")
-    server = TestServer(Settings.from_env(), mode="uvicorn")
-    monkeypatch.setenv("CARGOHOLD_SERVER", server.url)
-    monkeypatch.setenv("CARGOHOLD_API_KEY", server.key("cli"))
-    try:
-        yield Cli(capsys)
-    finally:
-        server.close()
 
 
 @pytest.fixture
