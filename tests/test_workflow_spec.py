@@ -290,12 +290,15 @@ def test_missing_uses_and_required_with_keys() -> None:
     )
     one_problem(edit(SEED_READ, "      image: bash:5\n", ""), 9, "jobs.job-1.with", "with.image")
     s3 = (
-        "jobs:\n  j:\n    uses: s3-download@v1\n    with:\n      url: s3://b/\n"
-        "      access-key: k\n      secret-access-key: plain\n"
+        "jobs:\n  j:\n    outputs: {raw: {type: volume}}\n    uses: s3-download@v1\n"
+        "    with:\n      url: s3://b/\n      access-key: k\n      secret-access-key: plain\n"
     )
-    msg = one_problem(s3, 7, "jobs.j.with.secret-access-key", "must be a secret")
+    msg = one_problem(s3, 8, "jobs.j.with.secret-access-key", "must be a secret")
     assert "secret:NAME" in msg
-    found = problems_of("jobs:\n  j:\n    uses: s3-download@v1\n    with: {url: s3://b/}\n")
+    found = problems_of(
+        "jobs:\n  j:\n    outputs: {raw: {type: volume}}\n    uses: s3-download@v1\n"
+        "    with: {url: s3://b/}\n"
+    )
     assert {p["problem"].split(" (")[0] for p in found} == {
         "missing key with.access-key",
         "missing key with.secret-access-key",
@@ -337,7 +340,7 @@ def test_transitive_needs_is_not_enough() -> None:
         "    inputs:\n"
         "      again: job-1.outputs.my-dataset\n"
         "    uses: container@v1\n"
-        "    with: {image: bash:5}\n"
+        "    with: {image: bash:5, args: [ls]}\n"
     )
     one_problem(text, 29, "jobs.job-3.inputs.again", 'without "needs: [job-1]"')
 
@@ -480,3 +483,29 @@ jobs:
   e: {uses: script@v1, with: {script: x}}
 """
     assert topological_order(load_spec(text)) == [["a", "e"], ["b", "c"], ["d"]]
+
+
+def test_where_an_action_writes_and_what_a_container_runs() -> None:
+    two = (
+        "jobs:\n  j:\n    outputs: {a: {type: volume}, b: {type: volume}}\n"
+        "    uses: git-checkout@v1\n    with: {url: /srv/repo}\n"
+    )
+    msg = one_problem(two, 2, "jobs.j", "single volume or dataset output (it has 2: a, b)")
+    assert "with.path" in msg
+    load_spec(edit(two, "url: /srv/repo", "url: /srv/repo, path: /outputs/b/src"))
+    one_problem(
+        edit(two, "url: /srv/repo", "url: /srv/repo, path: /etc"),
+        5,
+        "jobs.j.with.path",
+        "/outputs/NAME",
+    )
+    one_problem(
+        edit(SEED_READ, '      args: ["bash", "-c", "ls /inputs/my-dataset"]\n', ""),
+        9,
+        "jobs.job-1.with",
+        "give args (or command)",
+    )
+
+
+def test_unprintable_characters_are_bad_yaml() -> None:
+    one_problem("jobs:\n  j: \x1f\n", 2, "", "invalid YAML")

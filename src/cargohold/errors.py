@@ -19,7 +19,11 @@ The tree::
     │   ├── VersionNotFound
     │   ├── TagNotFound
     │   ├── FileNotInVersion (FileNotFoundError)
-    │   └── ObjectNotFound (FileNotFoundError)
+    │   ├── ObjectNotFound (FileNotFoundError)
+    │   ├── SecretNotFound
+    │   ├── WorkflowNotFound
+    │   ├── WorkflowRunNotFound
+    │   └── LogNotFound
     ├── InvalidInput (ValueError)                   400
     │   ├── InvalidReference
     │   ├── InvalidName
@@ -44,6 +48,7 @@ The tree::
     ├── CatalogUnavailable                          503
     ├── ServerUnreachable                           503
     └── ConfigurationError                          500
+        └── SandboxUnavailable
 
 Subclasses of built-ins let file-like code catch what it already knows
 (``except FileNotFoundError`` catches a missing file in a version).
@@ -131,7 +136,7 @@ class SecretNotFound(NotFound):
     code = "secret-not-found"
     default_hint = (
         "List the secrets with: cargohold secrets list; "
-        "add one with: cargohold secrets create --name NAME --value VALUE"
+        "add one with: cargohold secrets create --name NAME --value - (reads standard input)"
     )
 
 

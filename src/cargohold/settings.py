@@ -38,6 +38,10 @@ class Settings:
     """CARGOHOLD_PACK_THRESHOLD: files smaller than this travel and rest in packs (S3)."""
     pack_size: int = 8 * MIB
     """CARGOHOLD_PACK_SIZE: the size a pack is closed at."""
+    volume_limit: int = 5 * 1024**3
+    """CARGOHOLD_VOLUME_LIMIT: bytes a workflow volume may hold (5 GB, as on Gradient)."""
+    workflow_parallel: int = 4
+    """CARGOHOLD_WORKFLOW_PARALLEL: jobs of one run that may run at once."""
     presign_expires: int = 600
     """CARGOHOLD_PRESIGN_EXPIRES: seconds a presigned URL the server hands out stays valid
     (a client asks for part URLs in small batches, just before it sends them)."""
@@ -66,6 +70,8 @@ class Settings:
             pack_threshold=_size(env, "CARGOHOLD_PACK_THRESHOLD", 4 * MIB) or 0,
             pack_size=_size(env, "CARGOHOLD_PACK_SIZE", 8 * MIB) or 8 * MIB,
             presign_expires=int(env.get("CARGOHOLD_PRESIGN_EXPIRES") or 600),
+            volume_limit=_size(env, "CARGOHOLD_VOLUME_LIMIT", 5 * 1024**3) or 5 * 1024**3,
+            workflow_parallel=max(1, int(env.get("CARGOHOLD_WORKFLOW_PARALLEL") or 4)),
         )
 
 

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from cargohold import __version__
-from cargohold.api import gradient, gradient_s3, native, observe, secrets, transfer, workflows
+from cargohold.api import gradient, gradient_s3, native, observe, runs, secrets, transfer, workflows
 from cargohold.errors import CargoholdError, InvalidInput, NotFound
 from cargohold.services.root import Platform
 from cargohold.settings import Settings
@@ -46,6 +46,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.include_router(transfer.router)  # first: native's {ref:path} routes are greedy
     app.include_router(native.router)
     app.include_router(secrets.router)
+    app.include_router(runs.router)  # before workflows': /workflows/execute is not a key
     app.include_router(workflows.router)
     app.include_router(gradient.router)
     app.include_router(gradient_s3.router)

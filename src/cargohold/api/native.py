@@ -63,6 +63,25 @@ class NewVersion(Body):
     parent: str | None = None
 
 
+class LineageInputBody(Body):
+    name: str
+    id: str = Field(description="DATASET_ID:VERSION")
+
+
+class LineageBody(Body):
+    workflow_id: str = Field(alias="workflowId")
+    run: int
+    job: str
+    output: str
+    spec_sha256: str = Field(alias="specSha256")
+    inputs: list[LineageInputBody] = Field(default_factory=list)
+    strings: dict[str, str] = Field(default_factory=dict)
+
+
+class CommitBody(Body):
+    lineage: LineageBody | None = None
+
+
 class VersionChange(Body):
     message: str | None = None
 
@@ -186,8 +205,16 @@ def delete_dataset(dataset: str, s: TeamServices) -> Json:
 
 
 @router.post("/versions/{ref:path}/commit", tags=["versions"])
-def commit_version(ref: str, s: TeamServices) -> Json:
-    return wire.version(s.versions.commit(ref))
+def commit_version(ref: str, s: TeamServices, body: CommitBody | None = None) -> Json:
+    """Commit; a workflow's output sends how it was made (`lineage`), recorded with it."""
+    given = body.lineage if body else None
+    lineage = wire.parse_lineage(given.model_dump(by_alias=True)) if given else None
+    return wire.version(s.versions.commit(ref, lineage))
+
+
+@router.get("/versions/{ref:path}/lineage", tags=["versions"])
+def version_lineage(ref: str, s: TeamServices) -> Json:
+    return wire.lineage_graph(s.versions.lineage(ref))
 
 
 @router.post("/versions/{ref:path}/tags", tags=["tags"])

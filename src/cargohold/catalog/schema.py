@@ -264,6 +264,7 @@ workflow_jobs = Table(
     metadata,
     Column("run_pk", Integer, ForeignKey("workflow_runs.pk", ondelete="CASCADE"), primary_key=True),
     Column("name", NAME, primary_key=True),
+    Column("position", Integer, nullable=False),  # the job's place in its run: 0, 1, ...
     Column("log_id", String(40), nullable=False, unique=True),
     Column("phase", String(16), nullable=False),
     Column("exit_code", Integer, nullable=True),
@@ -271,6 +272,9 @@ workflow_jobs = Table(
     Column("error", Text, nullable=True),
     Column("started", TS, nullable=True),
     Column("finished", TS, nullable=True),
+    # What its log keeps (catalog/job_logs.py caps it) and how many lines it dropped.
+    Column("log_bytes", BigInteger, nullable=False),
+    Column("log_dropped", BigInteger, nullable=False),
 )
 
 job_log_lines = Table(
@@ -280,4 +284,5 @@ job_log_lines = Table(
     Column("line", Integer, primary_key=True),  # 1, 2, 3, ...
     Column("message", Text, nullable=False),
 )
-"""Each job's log, line by line (removed with its job: catalog/workflows.py deletes them)."""
+"""Each job's log, line by line (catalog/job_logs.py). No foreign key: whatever deletes a job
+must delete its lines (nothing deletes workflows, runs or jobs yet)."""

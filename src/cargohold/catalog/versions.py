@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import (
@@ -34,6 +35,7 @@ from cargohold.catalog.workflows import WorkflowCatalog
 from cargohold.domain.ids import is_version_id, new_version_id
 from cargohold.domain.models import FileEntry, Tag, Version
 from cargohold.domain.refs import LATEST
+from cargohold.domain.workflows import Lineage
 from cargohold.errors import (
     DatasetNotFound,
     InvalidName,
@@ -96,7 +98,8 @@ class Catalog(
 
     def get_version(self, dataset_id: str, version: str) -> Version:
         with self.reading() as conn:
-            return self._to_version(conn, self._version_row(conn, dataset_id, version))
+            row = self._version_row(conn, dataset_id, version)
+            return self._to_version(conn, row, with_lineage=True)
 
     def resolve(self, dataset_id: str, selector: str | None) -> Version:
         """The version a selector names: latest, then a version ID, then a tag (see refs.py)."""
@@ -110,11 +113,11 @@ class Catalog(
                         "DATASET:VERSION",
                         dataset=dataset_id,
                     )
-                return self._to_version(conn, row)
+                return self._to_version(conn, row, with_lineage=True)
             row = self._find_version(conn, dataset_id, selector)
             if row is None:
                 row = self._tagged_version(conn, dataset_id, selector)
-            return self._to_version(conn, row)
+            return self._to_version(conn, row, with_lineage=True)
 
     def _latest_query(self, dataset_id: str) -> Select[Any]:
         return (
@@ -170,12 +173,19 @@ class Catalog(
         return gone
 
     def commit_version(
-        self, dataset_id: str, version: str, write_manifest: WriteManifest
+        self,
+        dataset_id: str,
+        version: str,
+        write_manifest: WriteManifest,
+        lineage: Lineage | None = None,
     ) -> Version:
         """Freeze a version (its files' objects are stored: `stage_files` saw to it); the
-        manifest is written, then the flag."""
+        manifest is written, then the flag, then the lineage, all or nothing: a workflow's
+        output is never committed without the record of how it was made."""
         with self.writing() as conn:
             row = self._writable_row(conn, dataset_id, version)
+            if lineage is not None:  # before the manifest is written for nothing
+                self._check_lineage_inputs(conn, self._owner(dataset_id, conn)[0], lineage)
             count = size = 0
 
             def counted() -> Iterator[FileEntry]:
@@ -194,6 +204,8 @@ class Catalog(
                 size=size,
                 dt_committed=rows.now(),
             )
+            if lineage is not None:
+                self._record_lineage(conn, row.pk, lineage)
         return self.get_version(dataset_id, version)
 
     # -- tags ----------------------------------------------------------------------------
@@ -397,7 +409,9 @@ class Catalog(
             )
         return row
 
-    def _to_version(self, conn: Connection, row: Any) -> Version:
+    def _to_version(self, conn: Connection, row: Any, *, with_lineage: bool = False) -> Version:
+        """The version of a row; `with_lineage` for single-version lookups (a listing would
+        pay one more query per version)."""
         names = tuple(
             conn.execute(
                 select(tags.c.name).where(tags.c.version_pk == row.pk).order_by(tags.c.name)
@@ -407,4 +421,7 @@ class Catalog(
             count, size = int(row.file_count), int(row.size)
         else:
             count, size = version_totals(conn, row.pk)
-        return rows.version(row, names, count, size)
+        found = rows.version(row, names, count, size)
+        if with_lineage and row.is_committed:
+            return replace(found, lineage=self._lineage(conn, row.pk))
+        return found

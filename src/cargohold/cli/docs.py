@@ -52,8 +52,8 @@ SETTINGS: list[tuple[str, str, str]] = [
     ),
     (
         "CARGOHOLD_STORAGE_DIR",
-        "Directory for storage on the local disk (read, not used yet: the managed "
-        "provider stores under `$CARGOHOLD_HOME/managed`).",
+        "The team's persistent shared directory, seen by workflow jobs as `/storage` "
+        "(writable; it outlives runs).",
         "`$CARGOHOLD_HOME/storage`",
     ),
     (
@@ -77,8 +77,8 @@ SETTINGS: list[tuple[str, str, str]] = [
     ),
     (
         "CARGOHOLD_SECRET_KEY",
-        "Key that encrypts storage provider secrets in the catalog. Unset: a key generated "
-        "once into `$CARGOHOLD_HOME/secret.key` (mode 0600).",
+        "Key that encrypts storage provider secrets and team secrets in the catalog. Unset: a key "
+        "generated once into `$CARGOHOLD_HOME/secret.key` (mode 0600).",
         "generated",
     ),
     (
@@ -116,6 +116,16 @@ SETTINGS: list[tuple[str, str, str]] = [
         "Seconds a presigned URL handed out by the server stays valid (S3 providers: clients "
         "send and fetch bytes straight to and from the bucket with them).",
         "`600`",
+    ),
+    (
+        "CARGOHOLD_VOLUME_LIMIT",
+        "Bytes a workflow volume may hold; a job writing past it is stopped and fails.",
+        "`5 GiB`",
+    ),
+    (
+        "CARGOHOLD_WORKFLOW_PARALLEL",
+        "Jobs of one workflow run that may run at once (independent jobs only).",
+        "`4`",
     ),
 ]
 """Every ``CARGOHOLD_*`` environment variable: (name, meaning, default)."""

@@ -51,14 +51,16 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in args or os.environ.get("CARGOHOLD_DEBUG") in ("1", "true")
     as_json = "--json" in args
     try:
-        cli.main(args, prog_name="cargohold", standalone_mode=False)
-        code = 0
+        returned = cli.main(args, prog_name="cargohold", standalone_mode=False)
+        code = returned if isinstance(returned, int) else 0  # click.exceptions.Exit(N)
     except click.exceptions.Exit as exc:
         code = exc.exit_code
     except click.ClickException as exc:
         exc.show()
         code = exc.exit_code
     except click.Abort:
+        if debug:
+            traceback.print_exc()
         click.echo("Aborted.", err=True)
         code = 130
     except KeyboardInterrupt:

@@ -19,6 +19,12 @@ from cargohold.cli.files import echo_put_summary
 from cargohold.cli.progress import make_progress
 from cargohold.cli.render import echo_details, echo_json, echo_table
 from cargohold.domain import wire
+from cargohold.domain.workflows import (
+    MAX_LINEAGE_DEPTH,
+    MAX_LINEAGE_STEPS,
+    Lineage,
+    LineageStep,
+)
 from cargohold.errors import VersionCommitted
 from cargohold.services import upload
 
@@ -64,8 +70,61 @@ def details(ref: str, json_output: bool, **_: object) -> None:
             ("Files", v.file_count),
             ("Size", v.size),
             ("Parent", v.parent or ""),
+            *(lineage_rows(v.lineage) if v.lineage else []),
         ]
     )
+
+
+def lineage_rows(made: Lineage) -> list[tuple[str, str]]:
+    """How a workflow made a version, as rows of `details`."""
+    return [
+        ("Workflow", made.workflow_id),
+        ("Run", str(made.run)),
+        ("Job", made.job),
+        ("Output", made.output),
+        ("Spec SHA-256", made.spec_sha256),
+        ("Inputs", "\n".join(f"{i.name}: {i.ref}" for i in made.inputs)),
+        *((f"String {k}", value) for k, value in sorted(made.strings.items())),
+    ]
+
+
+@command(
+    versions, "lineage", help="Show how a version was made, from what, and what was made from it"
+)
+@click.option("--id", "ref", required=True, help="DATASET:VERSION (or DATASET:TAG, :latest).")
+def lineage(ref: str, json_output: bool, **_: object) -> None:
+    graph = services().versions.lineage(version_id(ref))
+    if json_output:
+        echo_json(wire.lineage_graph(graph))
+        return
+    name = f" ({graph.dataset_name})" if graph.dataset_name else ""
+    click.echo(f"Version {graph.ref}{name}")
+    click.echo(f"Made by: {_made_by(graph.lineage, spec=True)}")
+    _echo_steps("Made from", graph.up, "nothing recorded (made by hand)")
+    _echo_steps("Used by", graph.down, "no version made from it")
+    if graph.truncated:
+        click.echo(
+            f"(cut: lineage is walked {MAX_LINEAGE_DEPTH} steps deep and "
+            f"{MAX_LINEAGE_STEPS} versions wide; see --json)"
+        )
+
+
+def _made_by(made: Lineage | None, *, spec: bool = False) -> str:
+    if made is None:
+        return "hand (no workflow recorded)"
+    text = f"job {made.job} (output {made.output}) of workflow {made.workflow_id}, run {made.run}"
+    return f"{text}, spec {made.spec_sha256[:12]}" if spec else text
+
+
+def _echo_steps(title: str, steps: tuple[LineageStep, ...], none: str) -> None:
+    if not steps:
+        click.echo(f"{title}: {none}")
+        return
+    click.echo(f"{title}:")
+    for step in steps:
+        name = f" ({step.dataset_name})" if step.dataset_name else ""
+        made = "deleted since" if step.deleted else f"made by {_made_by(step.lineage)}"
+        click.echo(f"{'  ' * step.depth}{step.ref}{name}: {made}")
 
 
 @command(versions, "create", help="Create a version; with --source-path, upload and commit it")

@@ -10,7 +10,9 @@ import httpx
 
 from cargohold.client import decode
 from cargohold.client.http import HttpClient, ref_path
+from cargohold.domain import wire
 from cargohold.domain.models import Dataset, ListedEntry, StorageProvider, Tag, Team, Version
+from cargohold.domain.workflows import Lineage, LineageGraph
 from cargohold.services.root import Services
 from cargohold.settings import Settings
 
@@ -149,9 +151,14 @@ class HttpVersions:
         path = f"/api/v1/versions/{ref_path(ref)}"
         return decode.version(self.api.call("PATCH", path, json={"message": message}))
 
-    def commit(self, ref: str) -> Version:
+    def commit(self, ref: str, lineage: Lineage | None = None) -> Version:
         path = f"/api/v1/versions/{ref_path(ref)}/commit"
-        return decode.version(self.api.call("POST", path))
+        body = {"lineage": wire.lineage(lineage)} if lineage is not None else None
+        return decode.version(self.api.call("POST", path, json=body))
+
+    def lineage(self, ref: str) -> LineageGraph:
+        path = f"/api/v1/versions/{ref_path(ref)}/lineage"
+        return decode.lineage_graph(self.api.call("GET", path))
 
     def delete(self, ref: str) -> Version:
         return decode.version(self.api.call("DELETE", f"/api/v1/versions/{ref_path(ref)}"))

@@ -6,6 +6,7 @@ import hashlib
 import re
 import secrets
 import string
+import uuid
 from collections.abc import Callable, Container
 
 from cargohold.errors import InvalidReference
@@ -21,6 +22,9 @@ API_KEY = re.compile(r"^cgh_[A-Za-z0-9]{40}$")
 API_KEY_PREFIX_LENGTH = 12
 """Characters of a key's text kept in clear (`cgh_` + 8) so that listings can name it."""
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
+WORKFLOW_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
+RUN_LOG_ID = re.compile(r"^wfr[0-9a-f]{32}$")
+JOB_LOG_ID = re.compile(r"^wfrj[0-9a-f]{32}$")
 
 
 def _random(n: int) -> str:
@@ -41,6 +45,21 @@ def new_team_id() -> str:
 
 def new_api_key_id() -> str:
     return "key" + _random(12)
+
+
+def new_workflow_id() -> str:
+    """A UUID (version 4, lowercase), as Gradient's workflow IDs."""
+    return str(uuid.uuid4())
+
+
+def new_run_log_id() -> str:
+    """`wfr` + 32 hex: a workflow run's log ID."""
+    return "wfr" + secrets.token_hex(16)
+
+
+def new_job_log_id() -> str:
+    """`wfrj` + 32 hex: the log ID of one job of a run."""
+    return "wfrj" + secrets.token_hex(16)
 
 
 def new_api_key_text() -> str:
@@ -94,6 +113,19 @@ def is_provider_id(text: str) -> bool:
 
 def is_team_id(text: str) -> bool:
     return bool(TEAM_ID.fullmatch(text))
+
+
+def is_workflow_id(text: str) -> bool:
+    """A UUID in its 8-4-4-4-12 hex form, in either case."""
+    return bool(WORKFLOW_ID.fullmatch(text))
+
+
+def is_run_log_id(text: str) -> bool:
+    return bool(RUN_LOG_ID.fullmatch(text))
+
+
+def is_job_log_id(text: str) -> bool:
+    return bool(JOB_LOG_ID.fullmatch(text))
 
 
 def check_sha256(text: str) -> str:

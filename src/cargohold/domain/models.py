@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from cargohold.domain.workflows import Lineage
+
 MANAGED_PROVIDER_NAME = "Managed"
 
 
@@ -69,6 +71,8 @@ class Version:
     size: int = 0
     manifest_sha256: str | None = None
     parent: str | None = None
+    lineage: Lineage | None = None
+    """How a workflow made it (single-version lookups carry it; listings leave it out)."""
 
     @property
     def ref(self) -> str:

@@ -112,11 +112,23 @@ class LineageStep:
     depth: int
     dataset_name: str | None = None  # None when the dataset was deleted since
     lineage: Lineage | None = None  # how it was made; None for a version made by hand
+    deleted: bool = False  # the version was deleted since (its lineage went with it)
 
 
 @dataclass(frozen=True)
 class LineageGraph:
+    """A version's lineage walked both ways. Each version appears once, depth-first: a step
+    at depth d+1 follows the step at depth d it was reached through, so indenting by depth
+    draws the tree. A walk stops MAX_LINEAGE_DEPTH steps away or after MAX_LINEAGE_STEPS versions
+    (`truncated` says so)."""
+
     ref: str
     lineage: Lineage | None
-    up: tuple[LineageStep, ...] = ()  # what it was made from, nearest first
-    down: tuple[LineageStep, ...] = ()  # what was made from it, nearest first
+    dataset_name: str | None = None
+    up: tuple[LineageStep, ...] = ()  # what it was made from
+    down: tuple[LineageStep, ...] = ()  # what was made from it
+    truncated: bool = False
+
+
+MAX_LINEAGE_DEPTH = 50
+MAX_LINEAGE_STEPS = 1000

@@ -1,5 +1,6 @@
-"""Provider secrets at rest: encrypted before they reach the catalog, decrypted only to open
-a byte store.
+"""Secrets at rest: provider secrets and team secrets (services/secrets.py) are encrypted
+before they reach the catalog; provider secrets are decrypted only to open a byte store, team
+secrets only for a job's environment.
 
 The key is ``CARGOHOLD_SECRET_KEY`` (any string) or, when that is unset, a random string
 generated once into ``$CARGOHOLD_HOME/secret.key`` (mode 0600). Either text goes through
@@ -34,7 +35,7 @@ _KEY_FILE_WAIT = 2.0
 
 
 class SecretBox:
-    """Encrypts and decrypts provider secrets; never shows its key."""
+    """Encrypts and decrypts provider and team secrets; never shows its key."""
 
     def __init__(self, secret_key: str | None, home: Path) -> None:
         self._secret_key = secret_key
@@ -74,29 +75,36 @@ class SecretBox:
         return PREFIX + token
 
     def decrypt(self, stored: str, provider: StorageProvider) -> str:
+        again = f"cargohold storageProviders update s3 --id {provider.id} --secretAccessKey ..."
+        return self.decrypt_value(
+            stored,
+            what=f"the secret of provider {provider.name} ({provider.id})",
+            again=f"give the provider its secret again with: {again}",
+            storageProviderId=provider.id,
+        )
+
+    def decrypt_value(self, stored: str, *, what: str, again: str, **details: Any) -> str:
+        """The clear text of a value `encrypt` made. One made with another key is a
+        ConfigurationError naming `what`, whose hint ends with `again` (how to give the value
+        anew); `details` go into the error."""
         from cryptography.fernet import InvalidToken
 
         try:
             return self._key(create=False).decrypt(stored[len(PREFIX) :].encode()).decode()
         except (InvalidToken, ValueError):
             raise ConfigurationError(
-                f"cannot decrypt the secret of provider {provider.name} ({provider.id}): "
-                "CARGOHOLD_SECRET_KEY changed?",
-                hint=self._recovery_hint(provider),
-                storageProviderId=provider.id,
+                f"cannot decrypt {what}: CARGOHOLD_SECRET_KEY changed?",
+                hint=self._recovery_hint(again),
+                **details,
             ) from None
 
-    def _recovery_hint(self, provider: StorageProvider) -> str:
+    def _recovery_hint(self, again: str) -> str:
         where = (
             "set CARGOHOLD_SECRET_KEY back to the value it had"
             if self._secret_key
             else f"restore {self.key_file} (or set CARGOHOLD_SECRET_KEY to the key used)"
         )
-        return (
-            f"The secret was encrypted with another key: {where}, or give the provider its "
-            f"secret again with: cargohold storageProviders update s3 --id {provider.id} "
-            "--secretAccessKey ..."
-        )
+        return f"The secret was encrypted with another key: {where}, or {again}"
 
     # -- the key ------------------------------------------------------------------------
 

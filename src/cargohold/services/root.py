@@ -96,7 +96,7 @@ class Platform:
             files=FileService(ctx),
             objects=ObjectService(ctx),
             secrets=SecretService(ctx),
-            workflows=WorkflowService(ctx),  # type: ignore[arg-type]  # being written
+            workflows=WorkflowService(ctx),
         )
 
     def close(self) -> None:

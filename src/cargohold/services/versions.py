@@ -5,12 +5,16 @@ from __future__ import annotations
 import io
 import queue
 import threading
+import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 
 from cargohold.domain import manifest
+from cargohold.domain.ids import SHA256, is_dataset_id, is_version_id
 from cargohold.domain.layout import manifest_key
 from cargohold.domain.models import Dataset, FileEntry, Tag, Version
 from cargohold.domain.refs import check_tag_name, parse_ref
+from cargohold.domain.workflows import Lineage, LineageGraph, LineageInput
 from cargohold.errors import InvalidInput, InvalidReference
 from cargohold.services.context import Context
 from cargohold.services.files import check_writable
@@ -48,10 +52,13 @@ class VersionService:
         ds, v = self.ctx.version(ref)
         return self.ctx.catalog.update_version(ds.id, v.version, message)
 
-    def commit(self, ref: str) -> Version:
-        """Freeze the version and write its manifest into the provider."""
+    def commit(self, ref: str, lineage: Lineage | None = None) -> Version:
+        """Freeze the version and write its manifest into the provider; with `lineage` (a
+        workflow's output), record how it was made in the same transaction."""
         ds, v = self.ctx.version(ref)
         check_writable(v)  # before the provider's store is opened for nothing
+        if lineage is not None:
+            lineage = check_lineage(lineage)
         key = manifest_key(self.ctx.team.id, ds.id, v.version)
         store = self.ctx.store(ds)
 
@@ -60,7 +67,12 @@ class VersionService:
             store.put_bytes(key, blob)
             return manifest.digest(blob)
 
-        return self.ctx.catalog.commit_version(ds.id, v.version, write)
+        return self.ctx.catalog.commit_version(ds.id, v.version, write, lineage)
+
+    def lineage(self, ref: str) -> LineageGraph:
+        """How the version was made, what it was made from (up) and what from it (down)."""
+        ds, v = self.ctx.version(ref)
+        return self.ctx.catalog.lineage_graph(self.ctx.team.id, ds.id, v.version)
 
     def delete(self, ref: str) -> Version:
         ds, v = self.ctx.version(ref)
@@ -87,6 +99,68 @@ class TagService:
             raise InvalidReference(f"The reference {ref!r} is missing the tag", ref=ref)
         ds: Dataset = self.ctx.dataset_of(parsed)
         return self.ctx.catalog.delete_tag(ds.id, parsed.selector)
+
+
+MAX_RUN = 2**31 - 1  # the catalog's INTEGER
+MAX_NAME = 100  # the catalog's NAME columns
+
+
+def check_lineage(lineage: Lineage) -> Lineage:
+    """A lineage fit to record (InvalidInput otherwise), its workflow ID in canonical form.
+    Whether its inputs are committed versions of the team is checked by the commit itself."""
+    problems = list(_lineage_problems(lineage))
+    if problems:
+        raise InvalidInput(
+            f"Invalid lineage: {'; '.join(problems)}",
+            hint="Lineage names a workflow (UUID), a run number, a job, an output, the spec's "
+            "SHA-256 and input versions as DATASET_ID:VERSION",
+        )
+    return replace(lineage, workflow_id=str(uuid.UUID(lineage.workflow_id)))
+
+
+def _lineage_problems(lineage: Lineage) -> Iterator[str]:
+    if not _is_uuid(lineage.workflow_id):
+        yield f"workflow ID {lineage.workflow_id!r} is not a UUID"
+    if not 1 <= lineage.run <= MAX_RUN:
+        yield f"run {lineage.run} is not a run number (1, 2, 3, ...)"
+    for what, name in (("job", lineage.job), ("output", lineage.output)):
+        if problem := _name_problem(name):
+            yield f"{what} {name!r}: {problem}"
+    if not SHA256.fullmatch(lineage.spec_sha256):
+        yield f"spec SHA-256 {lineage.spec_sha256!r} is not 64 lowercase hex digits"
+    names = [i.name for i in lineage.inputs]
+    for given in lineage.inputs:
+        yield from _input_problems(given)
+    for twice in sorted({n for n in names if names.count(n) > 1}):
+        yield f"input {twice!r} is named twice"
+    for key in lineage.strings:
+        if problem := _name_problem(key):
+            yield f"string {key!r}: {problem}"
+
+
+def _input_problems(given: LineageInput) -> Iterator[str]:
+    if problem := _name_problem(given.name):
+        yield f"input {given.name!r}: {problem}"
+    if not (is_dataset_id(given.dataset_id) and is_version_id(given.version)):
+        yield f"input {given.name!r}: {given.ref!r} is not DATASET_ID:VERSION"
+
+
+def _name_problem(name: str) -> str | None:
+    if not name:
+        return "empty"
+    if len(name) > MAX_NAME:
+        return f"longer than {MAX_NAME} characters"
+    if not name.isprintable():
+        return "holds control characters"
+    return None
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return len(text) == 36
 
 
 def _gzip_alongside(chunks: Iterator[bytes]) -> bytes:

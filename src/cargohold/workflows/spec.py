@@ -215,6 +215,7 @@ class _Checker(YamlChecks):
         self.keys(decl, path, JOB_KEYS, top=True)
         action = self.action(decl, path)
         with_ = self.action_with(action, decl.get("with"), (*path, "with"))
+        self.writes_to(action, with_, outputs[name], path)
         inputs: dict[str, JobInput] = {}
         for input_name, raw in self.mapping(decl.get("inputs"), (*path, "inputs")).items():
             ctx = _InputContext(name, needs, outputs, workflow_inputs)
@@ -232,6 +233,42 @@ class _Checker(YamlChecks):
             resources=self.resources(decl.get("resources"), (*path, "resources")),
             line=self.loaded.line(path),
         )
+
+    def writes_to(
+        self,
+        action: Action | None,
+        with_: dict[str, Any],
+        outputs: dict[str, JobOutput],
+        path: KeyPath,
+    ) -> None:
+        """git-checkout and s3-download write into the job's single volume or dataset output,
+        or where `path` says: /outputs/NAME[/SUB] of one of them (GRADIENT.md §4.6)."""
+        if str(action) == "container@v1" and not with_.get("args") and not with_.get("command"):
+            self.add(
+                (*path, "with"),
+                "give args (or command): the local executor does not pull "
+                "the image, so it has no entrypoint to run",
+            )
+        if str(action) not in ("git-checkout@v1", "s3-download@v1"):
+            return
+        dirs = [n for n, o in outputs.items() if o.type != "string"]
+        given = with_.get("path")
+        if given is None:
+            if len(dirs) != 1:
+                found = f"it has {len(dirs)}: {', '.join(dirs)}" if dirs else "it has none"
+                self.add(
+                    path,
+                    f"{action} writes into the job's single volume or dataset output "
+                    f"({found}); say which with with.path: /outputs/NAME",
+                )
+            return
+        parts = str(given).strip("/").split("/")
+        if parts[0] != "outputs" or len(parts) < 2 or parts[1] not in dirs or ".." in parts:
+            self.add(
+                (*path, "with", "path"),
+                f"must be /outputs/NAME or /outputs/NAME/SUB, NAME "
+                f"a volume or dataset output of the job ({', '.join(dirs) or 'none'})",
+            )
 
     def action(self, decl: dict[str, Any], path: KeyPath) -> Action | None:
         known = ", ".join(ACTIONS)

@@ -46,7 +46,11 @@ class YamlSyntaxError(Exception):
 
 def load_with_lines(text: str) -> Loaded:
     """Parse one YAML document safely; raise :class:`YamlSyntaxError` on bad YAML."""
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)  # refuses unprintable characters already
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        raise YamlSyntaxError(line, f"invalid YAML: {exc.reason}") from exc
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None

@@ -110,6 +110,7 @@ def upgrade() -> None:
         "workflow_jobs",
         sa.Column("run_pk", sa.Integer(), nullable=False),
         sa.Column("name", NAME, nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
         sa.Column("log_id", sa.String(length=40), nullable=False),
         sa.Column("phase", sa.String(length=16), nullable=False),
         sa.Column("exit_code", sa.Integer(), nullable=True),
@@ -117,6 +118,8 @@ def upgrade() -> None:
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("started", TS, nullable=True),
         sa.Column("finished", TS, nullable=True),
+        sa.Column("log_bytes", sa.BigInteger(), nullable=False),
+        sa.Column("log_dropped", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(
             ["run_pk"],
             ["workflow_runs.pk"],
