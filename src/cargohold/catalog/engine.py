@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +74,19 @@ SQLite the write lock of `BEGIN IMMEDIATE`. The next one then finds the schema a
 
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest migration; cheap when it is already there. A catalog
-    a newer cargohold migrated further is refused plainly (it cannot be migrated back)."""
+    a newer cargohold migrated further is refused plainly (it cannot be migrated back).
+    SQLite processes also take a lock file beside the database around the whole step: its
+    WAL switch and first reads raced the write lock (seen: a migration run twice)."""
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:":
+        _migrate(engine)
+        return
+    with open(f"{database}.migrate-lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _migrate(engine)
+
+
+def _migrate(engine: Engine) -> None:
     current = current_revision(engine)
     if current == HEAD:
         return
