@@ -16,49 +16,11 @@ from cargohold.workflows import (
     load_spec,
     topological_order,
 )
+from tests import workflow_seed
 
-# The two examples of the seed document, indentation restored under `jobs:`, refs changed.
-SEED_READ = """\
-jobs:
-  job-1:
-    inputs:
-      my-dataset:
-        type: dataset
-        with:
-          ref: my-dataset
-    uses: container@v1
-    with:
-      image: bash:5
-      args: ["bash", "-c", "ls /inputs/my-dataset"]
-"""
-
-SEED_CHAIN = """\
-jobs:
-  job-1:
-    outputs:
-      my-dataset:
-        type: dataset
-        with:
-          ref: my-dataset
-    uses: container@v1
-    with:
-      image: bitnami/git
-      args:
-        [
-          "bash",
-          "-c",
-          "git clone /srv/git/repo /outputs/my-dataset",
-        ]
-  job-2:
-    needs:
-      - job-1
-    inputs:
-      my-created-dataset: job-1.outputs.my-dataset
-    uses: container@v1
-    with:
-      image: bash:5
-      args: ["bash", "-c", "ls /inputs/my-created-dataset"]
-"""
+# The two examples of the seed document, refs and clone URL changed.
+SEED_READ = workflow_seed.SEED_READ.format(ref="my-dataset")
+SEED_CHAIN = workflow_seed.SEED_CHAIN.format(ref="my-dataset", url="/srv/git/repo")
 
 # GRADIENT.md §4.4, with every kind of declaration.
 FULL = """\

@@ -22,53 +22,12 @@ from cargohold.settings import Settings
 from tests.cli_helpers import Cli, command, write_tree
 from tests.conftest import running_on_ci
 from tests.server_helpers import TestServer
+from tests.workflow_seed import SEED_CHAIN, SEED_READ
 
 pytestmark = pytest.mark.skipif(
     shutil.which("bwrap") is None and not running_on_ci(),  # on CI a missing bwrap fails
     reason="bubblewrap is not installed (scripts/test installs it)",
 )
-
-SEED_READ = """\
-jobs:
-  job-1:
-    inputs:
-      my-dataset:
-        type: dataset
-        with:
-          ref: {ref}
-    uses: container@v1
-    with:
-      image: bash:5
-      args: ["bash", "-c", "ls /inputs/my-dataset"]
-"""
-
-SEED_CHAIN = """\
-jobs:
-  job-1:
-    outputs:
-      my-dataset:
-        type: dataset
-        with:
-          ref: {ref}
-    uses: container@v1
-    with:
-      image: bitnami/git
-      args:
-        [
-          "bash",
-          "-c",
-          "git clone {url} /outputs/my-dataset",
-        ]
-  job-2:
-    needs:
-      - job-1
-    inputs:
-      my-created-dataset: job-1.outputs.my-dataset
-    uses: container@v1
-    with:
-      image: bash:5
-      args: ["bash", "-c", "ls /inputs/my-created-dataset"]
-"""
 
 
 def job_lines(out: str, job: str) -> list[str]:

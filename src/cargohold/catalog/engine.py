@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
@@ -78,12 +80,28 @@ def migrate(engine: Engine) -> None:
     SQLite processes also take a lock file beside the database around the whole step: its
     WAL switch and first reads raced the write lock (seen: a migration run twice)."""
     database = engine.url.database if engine.dialect.name == "sqlite" else None
+    with _lock_file(database) as lock:
+        if lock is not None:
+            # Exclusive even to read the revision: on a fresh file that first read switches
+            # it to WAL, which fails at once ("database is locked") beside a migrator.
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        _migrate(engine)
+
+
+@contextlib.contextmanager
+def _lock_file(database: str | None) -> Iterator[IO[str] | None]:
+    """The lock file beside a SQLite database (None for PostgreSQL, memory, or a folder
+    this process may not write: then the write lock alone serialises)."""
     if not database or database == ":memory:":
-        _migrate(engine)
+        yield None
         return
-    with open(f"{database}.migrate-lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        _migrate(engine)
+    try:
+        lock = open(f"{database}.migrate-lock", "a")  # noqa: SIM115 - held across the yield
+    except OSError:
+        yield None
+        return
+    with lock:
+        yield lock
 
 
 def _migrate(engine: Engine) -> None:

@@ -14,20 +14,23 @@ import itertools
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from cargohold.cli.base import Group, command, services
 from cargohold.cli.render import echo_json, echo_table
 from cargohold.domain import wire
-from cargohold.domain.workflows import FINISHED, Run, Workflow
+from cargohold.domain.workflows import FINISHED, Run
 from cargohold.errors import LogNotFound, SourcePathError
 from cargohold.services.root import Services
 from cargohold.workflows.logs import TAIL
 from cargohold.workflows.model import Spec
+
+if TYPE_CHECKING:
+    from cargohold.workflows.runner import Outcome
 
 COLORS = ("cyan", "yellow", "green", "magenta", "blue", "red")
 FOLLOW_SECONDS = 1.0
@@ -86,32 +89,29 @@ def run(
     if cluster_id:
         shown.notice(f"Note: --clusterId {cluster_id} is not used: there are no clusters here")
     if svc.settings.server:
-        run, failed, tail = _on_server(svc, shown, spec, text, spec_path, inputs_text, workflow_id)
-        interrupted = False
+        outcome = _on_server(
+            svc, shown, spec, text, spec_path, inputs_text, inputs_source, workflow_id
+        )
     else:
-        run, failed, tail, interrupted = _here(svc, shown, spec, text, spec_path, workflow_id)
-    workflow = svc.workflows.get(run.workflow_id)
+        outcome = _here(svc, shown, spec, text, spec_path, workflow_id)
     if json_output:
-        echo_json(wire.run(run))
+        echo_json(wire.run(outcome.run))
     else:
-        _summary(run, workflow, failed, tail)
-    if interrupted:
+        _summary(outcome)
+    if outcome.interrupted:
         raise click.exceptions.Exit(130)
-    if run.phase != "SUCCEEDED":
+    if outcome.run.phase != "SUCCEEDED":
         raise click.exceptions.Exit(1)
 
 
 def _here(
     svc: Services, shown: _Shown, spec: Spec, text: str, source: str, key: str | None
-) -> tuple[Run, str | None, list[str], bool]:
+) -> Outcome:
     """Run the jobs on this machine; Ctrl-C stops them and marks the run failed."""
     from cargohold.workflows.runner import RunOptions, run_workflow, workflow_for
 
     options = RunOptions(echo=shown.line, notice=shown.notice)
-    outcome = run_workflow(
-        svc, lambda: workflow_for(svc.workflows, key, source), text, spec, options
-    )
-    return outcome.run, outcome.failed_job, outcome.tail, outcome.interrupted
+    return run_workflow(svc, lambda: workflow_for(svc.workflows, key, source), text, spec, options)
 
 
 def _on_server(
@@ -121,16 +121,17 @@ def _on_server(
     text: str,
     source: str,
     inputs_text: str | None,
+    inputs_source: str,
     key: str | None,
-) -> tuple[Run, str | None, list[str]]:
+) -> Outcome:
     """Have the server run the jobs, and show their lines as they are recorded; Ctrl-C
     leaves the run going on the server."""
     from cargohold.client.runs import submit
     from cargohold.client.workflows import HttpWorkflows
-    from cargohold.workflows.runner import notes
+    from cargohold.workflows.runner import Outcome, notes
 
     assert isinstance(svc.workflows, HttpWorkflows)
-    started = submit(svc.workflows.api, text, source, inputs_text, workflow=key)
+    started = submit(svc.workflows.api, text, source, inputs_text, inputs_source, key)
     shown.notice(
         f"Created workflow run {started.log_id} (run {started.number}, on {svc.settings.server})"
     )
@@ -146,10 +147,11 @@ def _on_server(
             err=True,
         )
         raise click.exceptions.Exit(130)
+    workflow = svc.workflows.get(run.workflow_id)
     failed = next((j for j in run.jobs if j.phase == "FAILED"), None)
     if failed is None:
-        return run, None, []
-    return run, failed.name, _tail(svc, failed.log_id)
+        return Outcome(workflow, run)
+    return Outcome(workflow, run, failed.name, _tail(svc, failed.log_id))
 
 
 def _tail(svc: Services, log_id: str, page: int = 10000) -> list[str]:
@@ -187,7 +189,7 @@ def get(
 @command(workflows, "logs", help="Show the logs of a run's jobs")
 @click.option("--id", "workflow_id", required=True, help="Workflow ID or name.")
 @click.option("--run", "number", type=int, required=True, help="Run number.")
-@click.option("--logId", "log_id", help="Only this job log (wfrj...).")
+@click.option("--logId", "log_id", help="Only this job's log (wfrj...); the run's (wfr...): all.")
 @click.option("--line", type=int, default=0, show_default=True, help="Start after this line.")
 @click.option("--limit", type=int, default=10000, show_default=True, help="Lines per job.")
 @click.option("--follow", is_flag=True, help="Keep showing new lines until the run ends.")
@@ -203,7 +205,7 @@ def logs(
 ) -> None:
     svc = services()
     found = svc.workflows.run(workflow_id, number)
-    jobs = [j for j in found.jobs if log_id in (None, j.log_id)]
+    jobs = [j for j in found.jobs if log_id in (None, found.log_id, j.log_id)]
     if log_id and not jobs:
         raise LogNotFound(f"Run {number} has no job log {log_id}", log_id=log_id)
     if follow:
@@ -240,7 +242,7 @@ def _follow(
             for x in svc.workflows.logs(log, after[log]):
                 shown.line(name, x.message)
                 after[log] = x.line
-        if run.phase in FINISHED or stop.wait(FOLLOW_SECONDS) or stop.is_set():
+        if run.phase in FINISHED or stop.wait(FOLLOW_SECONDS):
             return run  # the phase was read before the lines: every line of it was shown
 
 
@@ -260,15 +262,17 @@ def _read(path: str) -> str:
         return Path(path).read_text()
     except FileNotFoundError:
         raise SourcePathError(f"Source path not found: {path}", path=path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SourcePathError(f"Cannot read {path}: {exc}", path=path) from None
+    except OSError as exc:
+        raise SourcePathError.unreadable(path, exc) from None
+    except UnicodeDecodeError:
+        raise SourcePathError(f"Cannot read {path}: it is not UTF-8 text", path=path) from None
 
 
 class _Shown:
     """Job lines as `docker compose up` shows them: `job-1  | line`, a color per job on a
     terminal."""
 
-    def __init__(self, jobs: Any, *, to_stderr: bool) -> None:
+    def __init__(self, jobs: Iterable[str], *, to_stderr: bool) -> None:
         names = list(jobs)
         self.width = max((len(n) for n in names), default=0)
         colors = itertools.cycle(COLORS)
@@ -286,7 +290,8 @@ class _Shown:
         click.echo(text, err=self.err)
 
 
-def _summary(run: Run, workflow: Workflow, failed: str | None, tail: list[str]) -> None:
+def _summary(outcome: Outcome) -> None:
+    run, workflow, failed, tail = outcome.run, outcome.workflow, outcome.failed_job, outcome.tail
     click.echo("")
     click.echo(f"Run {run.number} of workflow {workflow.name} ({workflow.id}): {run.phase}")
     rows = []

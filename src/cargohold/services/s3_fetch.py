@@ -42,7 +42,6 @@ def fetch_prefix(
     region: str | None = None,
     jobs: int = 8,
     stopped: Callable[[], bool] = lambda: False,
-    on_file: Callable[[str, int], None] = lambda key, size: None,
 ) -> Fetched:
     """Every object under the URL's prefix into `target`, at its path below the prefix
     (a URL naming one object fetches that object). Keys that would leave `target` are
@@ -71,7 +70,6 @@ def fetch_prefix(
             with lock:
                 fetched.files += 1
                 fetched.bytes += size
-            on_file(key, size)
 
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             list(pool.map(one, plan))

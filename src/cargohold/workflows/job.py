@@ -14,11 +14,11 @@ import os
 import shlex
 import shutil
 import threading
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cargohold.cache.sizes import format_size
 from cargohold.domain.workflows import Lineage, LineageInput
 from cargohold.errors import CargoholdError
 from cargohold.services.download import get
@@ -27,7 +27,7 @@ from cargohold.services.s3_fetch import fetch_prefix
 from cargohold.services.upload import put
 from cargohold.workflows import sandbox
 from cargohold.workflows.logs import JobLog
-from cargohold.workflows.model import Job, SecretRef
+from cargohold.workflows.model import Job, SecretRef, Spec
 from cargohold.workflows.process import Finished, run_program, tree_size
 
 MAX_STRING_OUTPUT = 64 * 1024
@@ -78,11 +78,9 @@ class RunContext:
     run: int
     spec_sha256: str
     workspace: Path
+    spec: Spec
     resolved: dict[str, str]  # a dataset ref as the spec wrote it -> DS:VERSION
-    workflow_values: dict[str, str]  # workflow string inputs -> value
-    workflow_refs: dict[str, str]  # workflow dataset inputs -> ref as written
     secrets: dict[str, str]
-    default_env: Mapping[str, str | SecretRef]
     produced: dict[str, Produced]
     bwrap: str | None
     volume_limit: int
@@ -138,14 +136,14 @@ class JobRunner:
             ds_id, _, version = ref.partition(":")
             self.lineage_inputs.append(LineageInput(name, ds_id, version))
             self.log.note(
-                f"/inputs/{name}: {ref} ({got.files} files, {got.bytes} bytes, "
+                f"/inputs/{name}: {ref} ({got.files} files, {format_size(got.bytes)}, "
                 f"{got.fetched} fetched into the cache)"
             )
 
     def _string_input(self, name: str) -> str:
         i = self.job.inputs[name]
         if i.workflow_input is not None:
-            value = self.ctx.workflow_values[i.workflow_input]
+            value = self.ctx.spec.inputs[i.workflow_input].value or ""
         elif i.job is not None and i.output is not None:
             value = self.ctx.produced[i.job].strings[i.output]
         else:
@@ -157,7 +155,7 @@ class JobRunner:
         i = self.job.inputs[name]
         if i.job is not None and i.output is not None:
             return self.ctx.produced[i.job].datasets[i.output]
-        written = self.ctx.workflow_refs[i.workflow_input] if i.workflow_input else i.ref
+        written = self.ctx.spec.inputs[i.workflow_input].ref if i.workflow_input else i.ref
         assert written is not None
         return self.ctx.resolved[written]
 
@@ -181,12 +179,7 @@ class JobRunner:
             return [str(c) for c in command] + args
         if command:
             return [*shlex.split(str(command)), *args]
-        if not args:
-            raise JobFailed(
-                "container@v1 needs args (or command): the local executor does not pull "
-                f"the image {w.get('image')!r}, so it has no entrypoint to run"
-            )
-        return args
+        return args  # never empty: the spec's checks refuse a container without either
 
     def _env(self) -> dict[str, str]:
         env = {
@@ -195,7 +188,7 @@ class JobRunner:
             "TMPDIR": "/tmp",
             "LANG": "C.UTF-8",
         }
-        for source in (self.ctx.default_env, self.job.env):
+        for source in (self.ctx.spec.defaults.env, self.job.env):
             env |= {k: self._value(v) for k, v in source.items()}
         if str(self.job.uses) == "git-checkout@v1":
             env |= self._git_env()
@@ -261,7 +254,7 @@ class JobRunner:
         except CargoholdError as exc:
             self.log.note(f"s3-download failed: {exc}")
             return Finished(1)
-        self.log.note(f"downloaded {fetched.files} files, {fetched.bytes} bytes")
+        self.log.note(f"downloaded {fetched.files} files, {format_size(fetched.bytes)}")
         return Finished(0, self._over_limit())
 
     def _over_limit(self) -> str | None:
@@ -270,8 +263,8 @@ class JobRunner:
                 size = tree_size(self.outputs / name)
                 if size > self.ctx.volume_limit:
                     return (
-                        f"the volume {name} holds {size} bytes, over its limit of "
-                        f"{self.ctx.volume_limit} (CARGOHOLD_VOLUME_LIMIT)"
+                        f"the volume {name} holds {format_size(size)}, over its limit of "
+                        f"{format_size(self.ctx.volume_limit)} (CARGOHOLD_VOLUME_LIMIT)"
                     )
         return None
 

@@ -115,6 +115,8 @@ class Spec:
     jobs: dict[str, Job]
     source: str = "spec.yaml"
     on: dict[str, Any] | None = None
+    document: Any = None
+    """The YAML document as parsed (what a run records as its spec)."""
 
 
 @dataclass(frozen=True)

@@ -21,13 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any
 
-import yaml
-
+from cargohold.domain.models import Version
 from cargohold.domain.workflows import FINISHED, Run, Workflow
 from cargohold.errors import CargoholdError, WorkflowNotFound
 from cargohold.services.protocol import WorkflowsAPI
 from cargohold.services.root import Services
 from cargohold.workflows import sandbox
+from cargohold.workflows.graph import topological_order
 from cargohold.workflows.job import JobFailed, JobRunner, RunContext, remove_tree
 from cargohold.workflows.logs import Echo, JobLog
 from cargohold.workflows.model import SecretRef, Spec
@@ -84,8 +84,15 @@ def prepare_run(
 ) -> Prepared:
     """Check `spec` against the catalog (datasets, secrets) and the sandbox, then record a
     new run under the workflow `workflow_of` answers (asked only once every check passed)."""
-    check_refs(spec, services.versions.get)
-    resolved = {ref: services.versions.get(ref).ref for ref in _external_refs(spec)}
+    found: dict[str, Version] = {}
+
+    def resolve(ref: str) -> Version:
+        if ref not in found:
+            found[ref] = services.versions.get(ref)
+        return found[ref]
+
+    check_refs(spec, resolve)  # every ref once: the inputs' exact versions are kept
+    resolved = {ref: found[ref].ref for ref in _external_refs(spec)}
     names = sorted(secret_names(spec))
     secrets = services.secrets.reveal(names) if names else {}
     bwrap = None
@@ -95,7 +102,7 @@ def prepare_run(
     digest = hashlib.sha256(spec_text.encode()).hexdigest()
     workflow = workflow_of()
     run = services.workflows.start_run(
-        workflow.id, _as_json(spec_text), digest, _inputs_json(spec, resolved), list(spec.jobs)
+        workflow.id, _as_json(spec), digest, _inputs_json(spec, resolved), list(spec.jobs)
     )
     return Prepared(services, spec, workflow, run, digest, resolved, secrets, bwrap)
 
@@ -122,18 +129,17 @@ def execute(prepared: Prepared, options: RunOptions) -> Outcome:
         run=run.number,
         spec_sha256=prepared.digest,
         workspace=workspace,
+        spec=spec,
         resolved=prepared.resolved,
-        workflow_values={n: i.value or "" for n, i in spec.inputs.items() if i.type == "string"},
-        workflow_refs={n: i.ref or "" for n, i in spec.inputs.items() if i.type == "dataset"},
         secrets=prepared.secrets,
-        default_env=spec.defaults.env,
         produced={},
         bwrap=prepared.bwrap,
         volume_limit=settings.volume_limit,
         cancel=threading.Event(),
         hidden=(settings.home, settings.cache_dir),
-        storage=_storage(settings.storage_dir),
+        storage=settings.storage_dir,
     )
+    settings.storage_dir.mkdir(parents=True, exist_ok=True)
     scheduler = _Scheduler(ctx, spec, workflow, run, options)
     try:
         services.workflows.set_run(workflow.id, run.number, "RUNNING")
@@ -168,10 +174,9 @@ def _external_refs(spec: Spec) -> list[str]:
     return sorted(set(refs))
 
 
-def _as_json(text: str) -> dict[str, Any]:
+def _as_json(spec: Spec) -> dict[str, Any]:
     """The spec as Gradient's CLI sent it: the YAML parsed to JSON (dates as text)."""
-    data = yaml.safe_load(text)
-    parsed: dict[str, Any] = json.loads(json.dumps(data, default=str))
+    parsed: dict[str, Any] = json.loads(json.dumps(spec.document, default=str))
     return parsed
 
 
@@ -225,13 +230,8 @@ def _alive(pid_file: Path) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass  # alive, another user's
     return True
-
-
-def _storage(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 @contextlib.contextmanager
@@ -257,7 +257,8 @@ class _Scheduler:
         self.ctx, self.spec, self.run, self.options = ctx, spec, run, options
         self.workflow = workflow
         self.records = ctx.services.workflows
-        self.phase = {name: "PENDING" for name in spec.jobs}
+        self.order = [name for wave in topological_order(spec) for name in wave]
+        self.phase = {name: "PENDING" for name in self.order}
         self.logs = {
             name: JobLog(self.records, run.job(name).log_id, name, options.echo)
             for name in spec.jobs
@@ -286,23 +287,22 @@ class _Scheduler:
         room = self.ctx.services.settings.workflow_parallel - len(self.running)
         ready = [
             name
-            for name, job in self.spec.jobs.items()
+            for name in self.order
             if self.phase[name] == "PENDING"
-            and all(self.phase[n] == "SUCCEEDED" for n in job.needs)
+            and all(self.phase[n] == "SUCCEEDED" for n in self.spec.jobs[name].needs)
         ]
         return ready[: max(0, room)]
 
     def _skip_blocked(self) -> None:
-        changed = True
-        while changed:
-            changed = False
-            for name, job in self.spec.jobs.items():
-                blocked = [n for n in job.needs if self.phase[n] in FINISHED - {"SUCCEEDED"}]
-                if self.phase[name] == "PENDING" and blocked:
-                    self.phase[name] = "SKIPPED"
-                    self._record(name, "SKIPPED", error=f"skipped: {blocked[0]} did not succeed")
-                    self.options.notice(f"{name}: skipped ({blocked[0]} did not succeed)")
-                    changed = True
+        """Skip every pending job a job it needs did not succeed (in dependency order, so
+        one pass reaches the dependents of the dependents)."""
+        for name in self.order:
+            needs = self.spec.jobs[name].needs
+            blocked = [n for n in needs if self.phase[n] in FINISHED - {"SUCCEEDED"}]
+            if self.phase[name] == "PENDING" and blocked:
+                self.phase[name] = "SKIPPED"
+                self._record(name, "SKIPPED", error=f"skipped: {blocked[0]} did not succeed")
+                self.options.notice(f"{name}: skipped ({blocked[0]} did not succeed)")
 
     def _one(self, name: str) -> None:
         job, log = self.spec.jobs[name], self.logs[name]
@@ -340,12 +340,10 @@ class _Scheduler:
             self.options.notice(f"{name}: could not record {phase}: {exc}")
 
     def drain(self) -> None:
-        """Wait for running jobs (stopped by the cancel event) and mark the rest."""
-        for future in list(self.running):
-            with contextlib.suppress(Exception):
-                future.result()
-        self.running.clear()
+        """Wait for running jobs (stopped by the cancel event; each records its own end)
+        and mark the rest."""
         self.pool.shutdown(wait=True)
+        self.running.clear()
         for name, phase in self.phase.items():
             if phase == "PENDING":
                 self.phase[name] = "CANCELLED" if self.interrupted else "SKIPPED"

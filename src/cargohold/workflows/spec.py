@@ -98,7 +98,9 @@ class _Checker(YamlChecks):
         jobs = self.jobs(data.get("jobs"), inputs)
         on = data.get("on") if isinstance(data.get("on"), dict) else None
         self.problems.raise_if_any()
-        return Spec(defaults=defaults, inputs=inputs, jobs=jobs, source=self.source, on=on)
+        return Spec(
+            defaults=defaults, inputs=inputs, jobs=jobs, source=self.source, on=on, document=data
+        )
 
     # ---- sections ---------------------------------------------------------------------
 
