@@ -292,6 +292,7 @@ def test_the_whole_life_of_a_run(svc: Services) -> None:
         (20_002, "line 20002"),
     ]
     assert len(svc.workflows.logs(logs["prepare"])) == 10_000
+    assert svc.workflows.logs(logs["prepare"], line=2**40) == []
     outputs = {"data": {"dataset": {"id": "dsy:zfk5vqx", "isCommitted": True}}}
     done = svc.workflows.set_job(wf.id, 1, "prepare", "SUCCEEDED", exit_code=0, outputs=outputs)
     assert (done.name, done.phase, done.exit_code, done.outputs) == (
@@ -315,6 +316,7 @@ def test_the_whole_life_of_a_run(svc: Services) -> None:
     assert svc.workflows.run("nightly", 1) == ended
     assert svc.workflows.runs(wf.id) == [ended]
     run_log = svc.workflows.logs(ended.log_id, line=20_001)
+    assert svc.workflows.logs(ended.log_id, line=2**40) == []
     assert [x.message for x in run_log] == [
         "prepare | line 20002",
         "train | Traceback...",

@@ -50,6 +50,8 @@ def execute_run(body: Execute, s: TeamServices) -> Json:
             execute(prepared, RunOptions())
         except Exception:  # the run's own record says what failed; this is for the operator
             log.exception("workflow run %s failed to run", prepared.run.log_id)
+        finally:
+            s.close()  # the cache this run opened (the platform's parts stay)
 
     name = f"run-{prepared.workflow.id}-{prepared.run.number}"
     threading.Thread(target=run, name=name, daemon=True).start()

@@ -21,6 +21,9 @@ from cargohold.domain.ids import is_job_log_id, is_run_log_id
 from cargohold.domain.workflows import FINISHED, LogLine
 from cargohold.errors import Conflict, InvalidInput, LogNotFound
 
+MAX_INT = 2**31 - 1
+"""Run numbers, exit codes and line numbers are SQL integers."""
+
 
 @dataclass(frozen=True)
 class LogLimits:
@@ -45,8 +48,12 @@ class JobLogCatalog(CatalogBase):
                 logId=log_id,
             )
         with self.writing() as conn:
-            job, run_row, name = self._log_owner(conn, team_id, log_id, lock=True)
-            check_unfinished(f"Run {run_row.number} of workflow {name}", run_row.phase)
+            run_row = self._log_run(conn, team_id, log_id, lock=True)
+            check_unfinished(f"Run {run_row.number} of workflow {run_row.workflow}", run_row.phase)
+            job_query = select(workflow_jobs).where(workflow_jobs.c.log_id == log_id)
+            if self.for_update:
+                job_query = job_query.with_for_update(key_share=True)
+            job = conn.execute(job_query).one()
             last = self._last_line(conn, log_id)
             kept, size = self._room_for(job, last, messages)
             numbered = [
@@ -75,9 +82,11 @@ class JobLogCatalog(CatalogBase):
         (the numbers are stable once the run has finished: while jobs still write, the lines
         of a later job move down as an earlier one's grow)."""
         with self.reading() as conn:
+            run_row = self._log_run(conn, team_id, log_id)
+            if after >= MAX_INT:
+                return []  # no line is numbered past SQL integers
             if is_run_log_id(log_id):
-                return self._run_log_lines(conn, team_id, log_id, after, limit)
-            self._log_owner(conn, team_id, log_id)
+                return self._run_log_lines(conn, run_row.pk, after, limit)
             query = (
                 select(job_log_lines.c.line, job_log_lines.c.message)
                 .where(job_log_lines.c.log_id == log_id, job_log_lines.c.line > after)
@@ -94,33 +103,32 @@ class JobLogCatalog(CatalogBase):
         limits = self.log_limits
         if job.log_dropped:
             return [], 0
-        room = max(0, min(limits.lines - last, len(messages)))
-        cleaned = (clean(m, limits.line_chars) for m in messages[:room])
+        cleaned = (clean(m, limits.line_chars) for m in messages[: max(0, limits.lines - last)])
         return fit(cleaned, limits.bytes - job.log_bytes)
 
-    def _log_owner(
-        self, conn: Connection, team_id: str, log_id: str, lock: bool = False
-    ) -> tuple[Any, Any, str]:
-        """The job row whose log this is, its run's row and its workflow's name; LogNotFound
-        for another team's log. With `lock` (on PostgreSQL), the job's row is locked and the
-        run's shared: its phase cannot change meanwhile."""
-        found = None
+    def _log_run(self, conn: Connection, team_id: str, log_id: str, lock: bool = False) -> Any:
+        """The row of the run whose log this is (its own or one of its jobs'), with its
+        workflow's name as `workflow`; LogNotFound for another team's log. With `lock` (on
+        PostgreSQL), the run's row is shared: its phase cannot change meanwhile."""
+        missing = LogNotFound(f"Log not found: {log_id}", logId=log_id)
+        query = (
+            select(workflow_runs, workflows.c.name.label("workflow"))
+            .join(workflows, workflows.c.id == workflow_runs.c.workflow_id)
+            .where(workflows.c.team_id == team_id)
+        )
         if is_job_log_id(log_id):
-            found = conn.execute(
-                select(workflow_runs.c.pk, workflows.c.name)
-                .join(workflow_jobs, workflow_jobs.c.run_pk == workflow_runs.c.pk)
-                .join(workflows, workflows.c.id == workflow_runs.c.workflow_id)
-                .where(workflow_jobs.c.log_id == log_id, workflows.c.team_id == team_id)
-            ).first()
-        if found is None:
-            raise LogNotFound(f"Log not found: {log_id}", logId=log_id)
-        run_query = select(workflow_runs).where(workflow_runs.c.pk == found.pk)
-        job_query = select(workflow_jobs).where(workflow_jobs.c.log_id == log_id)
+            query = query.join(workflow_jobs, workflow_jobs.c.run_pk == workflow_runs.c.pk)
+            query = query.where(workflow_jobs.c.log_id == log_id)
+        elif is_run_log_id(log_id):
+            query = query.where(workflow_runs.c.log_id == log_id)
+        else:
+            raise missing
         if lock and self.for_update:
-            run_query = run_query.with_for_update(read=True)
-            job_query = job_query.with_for_update(key_share=True)
-        run_row = conn.execute(run_query).one()
-        return conn.execute(job_query).one(), run_row, found.name
+            query = query.with_for_update(read=True, of=workflow_runs)
+        found = conn.execute(query).first()
+        if found is None:
+            raise missing
+        return found
 
     def _last_line(self, conn: Connection, log_id: str) -> int:
         query = select(func.coalesce(func.max(job_log_lines.c.line), 0)).where(
@@ -149,19 +157,12 @@ class JobLogCatalog(CatalogBase):
         return last
 
     def _run_log_lines(
-        self, conn: Connection, team_id: str, log_id: str, after: int, limit: int
+        self, conn: Connection, run_pk: int, after: int, limit: int
     ) -> list[LogLine]:
-        found = conn.execute(
-            select(workflow_runs.c.pk)
-            .join(workflows, workflows.c.id == workflow_runs.c.workflow_id)
-            .where(workflow_runs.c.log_id == log_id, workflows.c.team_id == team_id)
-        ).first()
-        if found is None:
-            raise LogNotFound(f"Log not found: {log_id}", logId=log_id)
         query = (
             select(workflow_jobs.c.name, job_log_lines.c.message)
             .join(job_log_lines, job_log_lines.c.log_id == workflow_jobs.c.log_id)
-            .where(workflow_jobs.c.run_pk == found.pk)
+            .where(workflow_jobs.c.run_pk == run_pk)
             .order_by(workflow_jobs.c.position, job_log_lines.c.line)
             .offset(after)
             .limit(limit)

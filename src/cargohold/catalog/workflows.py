@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, case, func, insert, select, update
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
 from cargohold.catalog import rows
 from cargohold.catalog.catalog import chunks
-from cargohold.catalog.job_logs import JobLogCatalog, check_unfinished
+from cargohold.catalog.job_logs import MAX_INT, JobLogCatalog, check_unfinished
 from cargohold.catalog.schema import workflow_jobs, workflow_runs, workflows
 from cargohold.domain.ids import is_workflow_id, new_job_log_id, new_run_log_id
 from cargohold.domain.workflows import FINISHED, JobStatus, Run, Workflow
@@ -29,7 +29,8 @@ from cargohold.errors import (
 )
 
 RANK = {"PENDING": 0, "RUNNING": 1}
-"""Phases in the order a run or job goes through them; every finished phase ranks 2."""
+"""The unfinished phases, in the order a run or job goes through them; every finished phase
+ranks 2."""
 
 
 class WorkflowCatalog(JobLogCatalog):
@@ -127,15 +128,9 @@ class WorkflowCatalog(JobLogCatalog):
             wf = self._workflow_row(conn, team_id, key)
             row = self._run_row(conn, wf, number, lock="update")
             what = f"Run {number} of workflow {wf.name}"
-            check_move(what, row.phase, phase)
+            move(conn, workflow_runs, row, what, phase, stamp, inputs=inputs, error=error)
             if phase in FINISHED:
                 self._finish_jobs(conn, row.pk, what, phase, stamp)
-            values = {**moved(row, phase, stamp), "inputs": inputs, "error": error}
-            conn.execute(
-                update(workflow_runs)
-                .where(workflow_runs.c.pk == row.pk)
-                .values(**{k: v for k, v in values.items() if v is not None})
-            )
             return self._run(conn, self._run_row(conn, wf, number))
 
     def set_job_phase(
@@ -157,14 +152,9 @@ class WorkflowCatalog(JobLogCatalog):
             run_row = self._run_row(conn, wf, number, lock="share")
             check_unfinished(f"Run {number} of workflow {wf.name}", run_row.phase)
             row = self._job_row(conn, run_row, job, wf)
-            check_move(f"Job {job} of run {number} of workflow {wf.name}", row.phase, phase)
+            what = f"Job {job} of run {number} of workflow {wf.name}"
             changes = {"exit_code": exit_code, "outputs": outputs, "error": error}
-            values = {**moved(row, phase, stamp), **changes}
-            conn.execute(
-                update(workflow_jobs)
-                .where(workflow_jobs.c.run_pk == row.run_pk, workflow_jobs.c.name == job)
-                .values(**{k: v for k, v in values.items() if v is not None})
-            )
+            move(conn, workflow_jobs, row, what, phase, stamp, **changes)
             return job_status(self._job_row(conn, run_row, job, wf))
 
     # -- helpers -------------------------------------------------------------------------
@@ -190,13 +180,14 @@ class WorkflowCatalog(JobLogCatalog):
 
     def _run_row(self, conn: Connection, wf: Any, number: int, lock: str = "") -> Any:
         """A run of the workflow `wf` (a row); locked FOR NO KEY UPDATE ("update": its phase
-        is about to change) or FOR SHARE ("share": its phase must not change meanwhile)."""
+        is about to change) or FOR SHARE ("share": its phase must not change meanwhile). A
+        number past SQL integers is not found."""
         query = select(workflow_runs).where(
             workflow_runs.c.workflow_id == wf.id, workflow_runs.c.number == number
         )
         if lock and self.for_update:
             query = query.with_for_update(read=lock == "share", key_share=lock == "update")
-        row = conn.execute(query).first()
+        row = conn.execute(query).first() if number <= MAX_INT else None
         if row is None:
             raise WorkflowRunNotFound(
                 f"Run {number} of workflow {wf.name} not found",
@@ -245,19 +236,23 @@ class WorkflowCatalog(JobLogCatalog):
     ) -> None:
         """Jobs a finishing run leaves unfinished: refused for SUCCEEDED; otherwise those
         running are CANCELLED and those pending SKIPPED."""
-        left = [j for j in self._jobs(conn, [run_pk])[run_pk] if j.phase not in FINISHED]
-        if left and phase == "SUCCEEDED":
-            raise Conflict(
-                f"{what} cannot succeed: jobs {', '.join(j.name for j in left)} have not finished",
-                hint="Finish every job first, or set the run FAILED or CANCELLED",
+        jobs = workflow_jobs.c
+        if phase == "SUCCEEDED":
+            left = [j.name for j in self._jobs(conn, [run_pk])[run_pk] if j.phase not in FINISHED]
+            if left:
+                raise Conflict(
+                    f"{what} cannot succeed: jobs {', '.join(left)} have not finished",
+                    hint="Finish every job first, or set the run FAILED or CANCELLED",
+                )
+            return
+        conn.execute(
+            update(workflow_jobs)
+            .where(jobs.run_pk == run_pk, jobs.phase.in_(tuple(RANK)))
+            .values(
+                phase=case((jobs.phase == "RUNNING", "CANCELLED"), else_="SKIPPED"),
+                finished=stamp,
             )
-        for j in left:
-            ending = "CANCELLED" if j.phase == "RUNNING" else "SKIPPED"
-            conn.execute(
-                update(workflow_jobs)
-                .where(workflow_jobs.c.run_pk == run_pk, workflow_jobs.c.name == j.name)
-                .values(phase=ending, finished=stamp)
-            )
+        )
 
 
 # -- rules ----------------------------------------------------------------------------------
@@ -272,15 +267,18 @@ def check_move(what: str, current: str, phase: str) -> None:
         )
 
 
-def moved(row: Any, phase: str, stamp: Any) -> dict[str, Any]:
-    """The new phase and its timestamps: RUNNING sets `started` (once), a finished phase
-    `finished`."""
-    values: dict[str, Any] = {"phase": phase}
+def move(
+    conn: Connection, table: Any, row: Any, what: str, phase: str, stamp: Any, **changes: Any
+) -> None:
+    """Move a run or job (`row` of `table`) forward to `phase`: RUNNING sets `started` (once),
+    a finished phase `finished`; the `changes` given (not None) are set with it."""
+    check_move(what, row.phase, phase)
+    values = {"phase": phase, **{k: v for k, v in changes.items() if v is not None}}
     if phase == "RUNNING" and row.started is None:
         values["started"] = stamp
     if phase in FINISHED:
         values["finished"] = stamp
-    return values
+    conn.execute(update(table).where(table.c.log_id == row.log_id).values(**values))
 
 
 def new_job(run_pk: int, position: int, name: str) -> dict[str, Any]:

@@ -207,7 +207,7 @@ def logs(
     found = svc.workflows.run(workflow_id, number)
     jobs = [j for j in found.jobs if log_id in (None, found.log_id, j.log_id)]
     if log_id and not jobs:
-        raise LogNotFound(f"Run {number} has no job log {log_id}", log_id=log_id)
+        raise LogNotFound(f"Run {number} has no job log {log_id}", logId=log_id)
     if follow:
         shown = _Shown([j.name for j in jobs], to_stderr=False)
         _follow(svc, shown, workflow_id, number, [(j.name, j.log_id) for j in jobs], line)

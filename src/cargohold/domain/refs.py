@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from cargohold.domain.ids import is_dataset_id, is_team_id
+from cargohold.domain.ids import is_dataset_id, is_team_id, is_workflow_id
 from cargohold.errors import InvalidName, InvalidReference
 
 LATEST = "latest"
@@ -90,6 +90,18 @@ def check_team_name(name: str) -> str:
         raise InvalidName(
             f"Invalid team name: {name!r} has the shape of a team ID",
             hint="Choose a name that is not 'te' followed by 7 letters or digits",
+            name=name,
+        )
+    return name
+
+
+def check_workflow_name(name: str) -> str:
+    """Never shaped like a workflow ID, so that a key names a workflow one way only."""
+    _check_name("workflow", name)
+    if is_workflow_id(name):
+        raise InvalidName(
+            f"Invalid workflow name: {name!r} has the shape of a workflow ID (a UUID)",
+            hint="Choose a name that is not a UUID",
             name=name,
         )
     return name

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
-RunPhase = Literal["PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"]
 RUN_PHASES: tuple[str, ...] = ("PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED")
-JobPhase = Literal["PENDING", "RUNNING", "SUCCEEDED", "FAILED", "SKIPPED", "CANCELLED"]
 JOB_PHASES: tuple[str, ...] = ("PENDING", "RUNNING", "SUCCEEDED", "FAILED", "SKIPPED", "CANCELLED")
 FINISHED: frozenset[str] = frozenset({"SUCCEEDED", "FAILED", "SKIPPED", "CANCELLED"})
 """Phases a run or job never leaves."""

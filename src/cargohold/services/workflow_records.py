@@ -21,18 +21,17 @@ from __future__ import annotations
 
 import builtins
 import json
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from cargohold.catalog.job_logs import clean
-from cargohold.domain.ids import SHA256, is_workflow_id, new_workflow_id
-from cargohold.domain.refs import _check_name
+from cargohold.catalog.job_logs import MAX_INT, clean
+from cargohold.domain.ids import SHA256, new_workflow_id
+from cargohold.domain.refs import check_workflow_name
 from cargohold.domain.workflows import JOB_PHASES, RUN_PHASES, JobStatus, LogLine, Run, Workflow
-from cargohold.errors import InvalidInput, InvalidName, WorkflowRunNotFound
+from cargohold.errors import InvalidInput
 from cargohold.services.context import Context
 
-MAX_INT = 2**31 - 1
-"""Run numbers, exit codes and line numbers are SQL integers."""
 MAX_LOG_PAGE = 100_000
 """Lines one `logs` call answers, at most (a larger limit is lowered to it)."""
 MAX_JOB_NAME = 100
@@ -82,7 +81,7 @@ class WorkflowService:
         return self.ctx.catalog.list_runs(self._team, workflow)
 
     def run(self, workflow: str, number: int) -> Run:
-        return self.ctx.catalog.get_run(self._team, workflow, self._number(workflow, number))
+        return self.ctx.catalog.get_run(self._team, workflow, check_number(number))
 
     def set_run(
         self,
@@ -99,7 +98,7 @@ class WorkflowService:
         return self.ctx.catalog.set_run_phase(
             self._team,
             workflow,
-            self._number(workflow, number),
+            check_number(number),
             phase,
             inputs=None if inputs is None else json_object(inputs, "inputs"),
             error=clean_error(error),
@@ -124,7 +123,7 @@ class WorkflowService:
         return self.ctx.catalog.set_job_phase(
             self._team,
             workflow,
-            self._number(workflow, number),
+            check_number(number),
             job,
             phase,
             exit_code=exit_code,
@@ -145,37 +144,14 @@ class WorkflowService:
                 f"Invalid log page: line {line}, limit {limit}",
                 hint="line is 0 (from the start) or more; limit is 1 or more",
             )
-        found = self.ctx.catalog.log_lines(
-            self._team, log_id, min(line, MAX_INT), min(limit, MAX_LOG_PAGE)
-        )
-        return found if line < MAX_INT else []
-
-    def _number(self, workflow: str, number: int) -> int:
-        """A run number the catalog can look up (one past SQL integers is not found)."""
-        if isinstance(number, bool) or not isinstance(number, int) or number < 1:
-            raise InvalidInput(
-                f"Invalid run number: {number!r}", hint="Runs are numbered 1, 2, 3, ..."
-            )
-        if number > MAX_INT:
-            wf = self.get(workflow)
-            raise WorkflowRunNotFound(
-                f"Run {number} of workflow {wf.name} not found",
-                hint=f"List the runs with: cargohold workflows get --id {wf.id} --show-runs",
-                workflow=wf.id,
-                run=number,
-            )
-        return number
+        return self.ctx.catalog.log_lines(self._team, log_id, line, min(limit, MAX_LOG_PAGE))
 
 
-def check_workflow_name(name: str) -> str:
-    _check_name("workflow", name)
-    if is_workflow_id(name):
-        raise InvalidName(
-            f"Invalid workflow name: {name!r} has the shape of a workflow ID (a UUID)",
-            hint="Choose a name that is not a UUID",
-            name=name,
-        )
-    return name
+def check_number(number: int) -> int:
+    """A run number (the catalog answers one past SQL integers as not found)."""
+    if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+        raise InvalidInput(f"Invalid run number: {number!r}", hint="Runs are numbered 1, 2, 3, ...")
+    return number
 
 
 def check_phase(phase: str, allowed: Sequence[str], what: str) -> str:
@@ -195,7 +171,7 @@ def check_jobs(jobs: Sequence[str]) -> builtins.list[str]:
             raise InvalidInput(
                 f"Invalid job name: {name!r} holds control characters", hint="Rename the job"
             )
-    twice = sorted({n for n in names if names.count(n) > 1})
+    twice = sorted(n for n, count in Counter(names).items() if count > 1)
     if twice:
         raise InvalidInput(f"Job names given twice: {', '.join(twice)}", jobs=twice)
     return names

@@ -64,7 +64,6 @@ def run_program(
 
     def watch() -> None:
         while not done.wait(WATCH_SECONDS):
-            log.flush()  # a quiet job's last lines reach the run record too
             reason = "the run was interrupted" if cancel.is_set() else check()
             if reason:
                 stopped.append(reason)

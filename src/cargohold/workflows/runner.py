@@ -308,7 +308,8 @@ class _Scheduler:
         job, log = self.spec.jobs[name], self.logs[name]
         self._record(name, "RUNNING")
         try:
-            produced = JobRunner(self.ctx, job, log).run()
+            with log.flushing():
+                produced = JobRunner(self.ctx, job, log).run()
         except JobFailed as exc:
             self._failed(name, str(exc), exc.exit_code)
             return
@@ -318,8 +319,6 @@ class _Scheduler:
         except Exception as exc:  # a job's failure must not lose the run record
             self._failed(name, f"unexpected {type(exc).__name__}: {exc}", None)
             return
-        finally:
-            log.flush()
         self.ctx.produced[name] = produced
         self.phase[name] = "SUCCEEDED"
         self._record(name, "SUCCEEDED", exit_code=0, outputs=produced.to_json())
