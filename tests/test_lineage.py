@@ -110,12 +110,14 @@ def test_lineage_is_recorded_with_the_commit_and_single_lookups_carry_it(cat: Ca
 
     assert made.is_committed and made.lineage == lineage
     assert cat.catalog.get_version(out, made.version).lineage == lineage
-    assert cat.catalog.resolve(out, "latest").lineage == lineage
-    assert cat.catalog.resolve(out, made.version).lineage == lineage
+    assert cat.catalog.lineage_of(out, made.version) == lineage
     assert (
         raw.lineage is None and cat.catalog.get_version(raw.dataset_id, raw.version).lineage is None
     )
-    # a listing stays one query per version, without lineage
+    assert cat.catalog.lineage_of(raw.dataset_id, raw.version) is None
+    # resolving a reference (as each file a server sends does) and listings read no lineage
+    assert cat.catalog.resolve(out, "latest").lineage is None
+    assert cat.catalog.resolve(out, made.version).lineage is None
     assert [v.lineage for v in cat.catalog.list_versions(out)] == [None]
 
 
@@ -229,6 +231,31 @@ def test_a_walk_survives_a_cycle_and_stops_at_the_depth_cap(cat: Cat) -> None:
     looped = cat.graph(chain[3])
     assert refs(looped.up) == [(chain[2].ref, 1), (chain[1].ref, 2), (chain[0].ref, 3)]
     assert chain[3].ref not in [s.ref for s in looped.up + looped.down]
+
+
+def test_a_walk_reads_a_level_at_a_time_whatever_its_width(cat: Cat) -> None:
+    """raw -> N versions -> one version each: the queries do not grow with N."""
+
+    def queries(width: int) -> int:
+        raw = cat.version(cat.dataset(f"raw{width}"))
+        wide, deep = cat.dataset(f"wide{width}"), cat.dataset(f"deep{width}")
+        for n in range(width):
+            middle = cat.version(wide, made_by(f"a{n}", ("raw", raw.ref)))
+            cat.version(deep, made_by(f"b{n}", ("mid", middle.ref)))
+        statements: list[str] = []
+
+        def count(*args: Any) -> None:
+            statements.append(args[2])
+
+        sa.event.listen(cat.catalog.engine, "before_cursor_execute", count)
+        try:
+            graph = cat.graph(raw)
+        finally:
+            sa.event.remove(cat.catalog.engine, "before_cursor_execute", count)
+        assert len(graph.down) == 2 * width and [s.depth for s in graph.down[:2]] == [1, 2]
+        return len(statements)
+
+    assert queries(3) == queries(30)
 
 
 def test_another_teams_lineage_is_not_walked(cat: Cat) -> None:

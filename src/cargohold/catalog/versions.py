@@ -102,7 +102,9 @@ class Catalog(
             return self._to_version(conn, row, with_lineage=True)
 
     def resolve(self, dataset_id: str, selector: str | None) -> Version:
-        """The version a selector names: latest, then a version ID, then a tag (see refs.py)."""
+        """The version a selector names: latest, then a version ID, then a tag (see refs.py).
+        Without its lineage: every reference resolves here (each request for a file, too);
+        `lineage_of` reads it where one version is shown."""
         with self.reading() as conn:
             if selector is None or selector == LATEST:
                 row = conn.execute(self._latest_query(dataset_id)).first()
@@ -113,11 +115,11 @@ class Catalog(
                         "DATASET:VERSION",
                         dataset=dataset_id,
                     )
-                return self._to_version(conn, row, with_lineage=True)
+                return self._to_version(conn, row)
             row = self._find_version(conn, dataset_id, selector)
             if row is None:
                 row = self._tagged_version(conn, dataset_id, selector)
-            return self._to_version(conn, row, with_lineage=True)
+            return self._to_version(conn, row)
 
     def _latest_query(self, dataset_id: str) -> Select[Any]:
         return (
@@ -410,8 +412,8 @@ class Catalog(
         return row
 
     def _to_version(self, conn: Connection, row: Any, *, with_lineage: bool = False) -> Version:
-        """The version of a row; `with_lineage` for single-version lookups (a listing would
-        pay one more query per version)."""
+        """The version of a row; `with_lineage` where one version is answered (a listing
+        would pay more queries per version)."""
         names = tuple(
             conn.execute(
                 select(tags.c.name).where(tags.c.version_pk == row.pk).order_by(tags.c.name)

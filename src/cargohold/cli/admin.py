@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
 
 import click
 
 from cargohold.cli.base import F, Group, command, emit
-from cargohold.cli.render import echo_json, echo_table
+from cargohold.cli.render import echo_json, echo_table, when
 from cargohold.domain import wire
 from cargohold.services.admin import AdminService
 from cargohold.services.root import Platform
@@ -51,10 +50,6 @@ def team_option() -> Callable[[F], F]:
     return click.option("--team", "team", required=True, help="Team ID or name.")
 
 
-def _when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else ""
-
-
 @command(admin, "create-team", help="Create a team, with its managed storage and a first API key")
 @click.option("--name", required=True, help="Name of the team (also its namespace).")
 def create_team(name: str, json_output: bool, **_: object) -> None:
@@ -74,7 +69,7 @@ def list_teams(json_output: bool, **_: object) -> None:
     if json_output:
         echo_json([wire.team(t) for t in found])
         return
-    echo_table(["Name", "ID", "Created"], [[t.name, t.id, _when(t.dt_created)] for t in found])
+    echo_table(["Name", "ID", "Created"], [[t.name, t.id, when(t.dt_created)] for t in found])
 
 
 @command(keys, "create", help="Create an API key for a team (its text is shown once)")
@@ -102,7 +97,7 @@ def list_keys(team: str, json_output: bool, **_: object) -> None:
         return
     echo_table(
         ["ID", "Name", "Prefix", "Created", "Revoked"],
-        [[k.id, k.name or "", k.prefix, _when(k.dt_created), _when(k.dt_revoked)] for k in found],
+        [[k.id, k.name or "", k.prefix, when(k.dt_created), when(k.dt_revoked)] for k in found],
     )
 
 

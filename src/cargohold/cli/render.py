@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import click
@@ -28,6 +29,11 @@ def table(rows: Sequence[Sequence[Any]], *, details: bool = False) -> str:
             out.append(border)
     out.append(border)
     return "\n".join(out)
+
+
+def when(value: datetime | None) -> str:
+    """A date as tables show it (UTC, to the second); nothing for none."""
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else ""
 
 
 def echo_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:

@@ -9,12 +9,11 @@ history and the process list; the value is never written by ``--createOptionsFil
 from __future__ import annotations
 
 import sys
-from datetime import datetime
 
 import click
 
 from cargohold.cli.base import Group, command, emit, services
-from cargohold.cli.render import echo_json, echo_table
+from cargohold.cli.render import echo_json, echo_table, when
 from cargohold.domain import wire
 from cargohold.errors import InvalidInput
 from cargohold.services.secrets import BINARY_HINT
@@ -53,7 +52,7 @@ def list_secrets(json_output: bool, **_: object) -> None:
     if json_output:
         echo_json([wire.secret(s) for s in found])
         return
-    echo_table(["Name", "Created"], [[s.name, _when(s.dt_created)] for s in found])
+    echo_table(["Name", "Created"], [[s.name, when(s.dt_created)] for s in found])
 
 
 @command(secrets, "delete", help="Delete a secret")
@@ -87,7 +86,3 @@ def _text(data: bytes) -> str:
             "The value read from standard input is not UTF-8 text",
             hint=BINARY_HINT,
         ) from None
-
-
-def _when(value: datetime) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S UTC")

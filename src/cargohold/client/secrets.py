@@ -41,7 +41,6 @@ class HttpSecrets:
         return decode.secret(self.api.call("DELETE", f"{ROOT}/{ref_path(name)}"))
 
     def reveal(self, names: Sequence[str]) -> dict[str, str]:
-        wanted = list(dict.fromkeys(names))
-        check_lookup(wanted)
+        wanted = check_lookup(names)
         found: dict[str, str] = self.api.call("POST", f"{ROOT}/reveal", json={"names": wanted})
         return found

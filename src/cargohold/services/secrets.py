@@ -61,8 +61,7 @@ class SecretService:
         """The values of these secrets (each name once), for a job's environment. Missing
         ones are SecretNotFound naming the first (and listing the others): names no secret
         could have are reported before the catalog is asked."""
-        wanted = list(dict.fromkeys(names))
-        check_lookup(wanted)
+        wanted = check_lookup(names)
         sealed = self.ctx.catalog.sealed_secrets(self._team, wanted)
         missing = [n for n in wanted if n not in sealed]
         if missing:
@@ -128,11 +127,14 @@ def check_value(name: str, value: str) -> str:
     return value
 
 
-def check_lookup(names: Sequence[str]) -> None:
-    """Names looked up: one no secret could have is not found (without asking the catalog)."""
-    invalid = [n for n in names if not is_name(n)]
+def check_lookup(names: Sequence[str]) -> list[str]:
+    """Names looked up, each once in order: one no secret could have is not found (without
+    asking the catalog)."""
+    wanted = list(dict.fromkeys(names))
+    invalid = [n for n in wanted if not is_name(n)]
     if invalid:
         raise not_found(invalid)
+    return wanted
 
 
 def not_found(names: Sequence[str]) -> SecretNotFound:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import io
 import queue
 import threading
-import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 
 from cargohold.domain import manifest
-from cargohold.domain.ids import SHA256, is_dataset_id, is_version_id
+from cargohold.domain.ids import SHA256, is_dataset_id, is_version_id, is_workflow_id
 from cargohold.domain.layout import manifest_key
 from cargohold.domain.models import Dataset, FileEntry, Tag, Version
 from cargohold.domain.refs import check_tag_name, parse_ref
@@ -46,7 +45,11 @@ class VersionService:
         return self.ctx.catalog.list_versions(ds.id, committed)
 
     def get(self, ref: str) -> Version:
-        return self.ctx.version(ref)[1]
+        """The version, with its lineage when a workflow made it."""
+        ds, v = self.ctx.version(ref)
+        if not v.is_committed:
+            return v
+        return replace(v, lineage=self.ctx.catalog.lineage_of(ds.id, v.version))
 
     def update(self, ref: str, message: str | None) -> Version:
         ds, v = self.ctx.version(ref)
@@ -115,11 +118,11 @@ def check_lineage(lineage: Lineage) -> Lineage:
             hint="Lineage names a workflow (UUID), a run number, a job, an output, the spec's "
             "SHA-256 and input versions as DATASET_ID:VERSION",
         )
-    return replace(lineage, workflow_id=str(uuid.UUID(lineage.workflow_id)))
+    return replace(lineage, workflow_id=lineage.workflow_id.lower())
 
 
 def _lineage_problems(lineage: Lineage) -> Iterator[str]:
-    if not _is_uuid(lineage.workflow_id):
+    if not is_workflow_id(lineage.workflow_id):
         yield f"workflow ID {lineage.workflow_id!r} is not a UUID"
     if not 1 <= lineage.run <= MAX_RUN:
         yield f"run {lineage.run} is not a run number (1, 2, 3, ...)"
@@ -153,14 +156,6 @@ def _name_problem(name: str) -> str | None:
     if not name.isprintable():
         return "holds control characters"
     return None
-
-
-def _is_uuid(text: str) -> bool:
-    try:
-        uuid.UUID(text)
-    except ValueError:
-        return False
-    return len(text) == 36
 
 
 def _gzip_alongside(chunks: Iterator[bytes]) -> bytes:
